@@ -1,0 +1,26 @@
+"""corpus-assistant: answers analysts' questions from a curated corpus, citing every claim.
+
+The public face is small; heavy parts (models, Chroma) load only when ``Assistant`` is used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from assistant.config import Settings
+from assistant.types import Answer, AssistantError, Citation, Hit, IngestReport
+
+if TYPE_CHECKING:
+    from assistant.api import Assistant
+
+__version__ = "0.1.0"
+__all__ = ["Answer", "Assistant", "AssistantError", "Citation", "Hit", "IngestReport", "Settings", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use so `assistant --help` and the eval report stay fast.
+    if name == "Assistant":
+        from assistant.api import Assistant
+
+        return Assistant
+    raise AttributeError(f"module 'assistant' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Answer backends: the offline extractive default and generative (OpenAI-compatible, Ollama)."""

@@ -1,0 +1,220 @@
+"""``Assistant``: the Python API that the CLI, the UI and the eval harness share."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from assistant.config import Backend, RetrievalMode, Settings
+from assistant.types import Answer, AssistantError, Hit, IngestReport
+
+MAX_QUESTION_CHARS = 4000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_question(question: Any) -> str:
+    """Validate a question: a clear :class:`AssistantError` for empty or oversized input."""
+    if not isinstance(question, str):
+        raise AssistantError("the question must be text")
+    q = _CONTROL.sub(" ", question).strip()
+    q = re.sub(r"\s+", " ", q)
+    if not q:
+        raise AssistantError("the question is empty; type a question about the documents")
+    if len(q) > MAX_QUESTION_CHARS:
+        raise AssistantError(
+            f"the question is {len(q):,} characters long; the limit is {MAX_QUESTION_CHARS:,}. Shorten it."
+        )
+    return q
+
+
+def refusal_text(question: str, hits: list[Hit]) -> str:
+    """The wording of a refusal, naming the closest documents."""
+    titles = list(dict.fromkeys(h.title for h in hits))[:3]
+    text = f"The documents do not answer this question: “{question}”."
+    if titles:
+        text += " The closest documents are: " + "; ".join(titles) + "."
+    return text
+
+
+class Assistant:
+    """Answers questions from one index with cited passages.
+
+    Open with :meth:`open`; the instance is safe to share between threads.
+    """
+
+    def __init__(self, settings: Settings, index_dir: Path) -> None:
+        from assistant.embedding import Embedder
+        from assistant.retrieval import Retriever
+
+        self.settings = settings
+        self.index_dir = index_dir
+        self.embedder = Embedder(settings)
+        self.retriever = Retriever(settings, index_dir, self.embedder)
+        self._backends: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, index_dir: str | Path | None = None, settings: Settings | None = None) -> Assistant:
+        """Open (or create, empty) the index at ``index_dir`` (default ``settings.index_dir``)."""
+        settings = settings or Settings()
+        path = Path(index_dir) if index_dir is not None else settings.index_dir
+        if index_dir is not None and Path(index_dir) != settings.index_dir:
+            settings = settings.model_copy(update={"index_dir": path})
+        return cls(settings, path)
+
+    # ------------------------------------------------------------------ ingestion
+
+    def ingest(self, path: str | Path | None = None, *, rebuild: bool = False, progress: bool = False) -> IngestReport:
+        """Bring the index in line with the corpus folder ``path`` (default ``settings.corpus_dir``)."""
+        from assistant.ingest import ingest
+
+        corpus = Path(path) if path is not None else self.settings.corpus_dir
+        return ingest(corpus, self.index_dir, self.settings, self.embedder, rebuild=rebuild, progress=progress)
+
+    def documents(self) -> list[dict[str, Any]]:
+        """The ingested documents: doc_id, title, publisher, date, url, chunks."""
+        snap = self.retriever.snapshot()
+        if snap is None:
+            return []
+        docs: dict[str, dict[str, Any]] = {}
+        for c in snap.retriever.corpus:
+            d = docs.setdefault(
+                c.get("doc_id", ""),
+                {"doc_id": c.get("doc_id", ""), "title": c.get("title", ""), "publisher": c.get("publisher", ""),
+                 "date": c.get("date") or None, "url": c.get("url") or None, "chunks": 0},
+            )
+            d["chunks"] += 1
+        return sorted(docs.values(), key=lambda d: d["doc_id"])
+
+    # ------------------------------------------------------------------ retrieval
+
+    def retrieve(
+        self,
+        query: str,
+        k: int | None = None,
+        doc_ids: list[str] | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        mode: RetrievalMode | None = None,
+    ) -> list[Hit]:
+        """Top-``k`` passages for ``query``, best first, as :class:`~assistant.types.Hit` (rank from 1).
+
+        ``doc_ids`` restricts to those documents; ``date_from``/``date_to`` (YYYY[-MM[-DD]],
+        inclusive) to documents dated in that range; ``mode`` is hybrid, dense or bm25.
+        """
+        q = clean_question(query)
+        return self.retriever.retrieve(q, k, doc_ids, date_from, date_to, mode).hits
+
+    def embed_texts(self, texts: list[str]) -> list[list[float]]:
+        """Normalised embeddings of ``texts`` (used by the eval harness)."""
+        return [list(map(float, v)) for v in self.embedder.encode(texts)]
+
+    # ------------------------------------------------------------------ answers
+
+    def backend(self, name: Backend | None = None) -> Any:
+        """The answer backend called ``name`` (default ``settings.backend``), created once."""
+        name = name or self.settings.backend
+        with self._lock:
+            if name not in self._backends:
+                if name == "extractive":
+                    from assistant.answer.extractive import ExtractiveBackend
+
+                    self._backends[name] = ExtractiveBackend(self.settings, self.embedder)
+                elif name in ("openai", "ollama"):
+                    from assistant.answer.generative import make_generative_backend
+
+                    self._backends[name] = make_generative_backend(name, self.settings)
+                else:
+                    raise AssistantError(f"unknown backend {name!r}; use extractive, openai or ollama")
+            return self._backends[name]
+
+    def ask(
+        self,
+        question: str,
+        history: list[dict[str, str]] | None = None,
+        k: int | None = None,
+        doc_ids: list[str] | None = None,
+        backend: Backend | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+    ) -> Answer:
+        """Answer ``question`` with ``[n]`` citations (see :class:`~assistant.types.Answer`)."""
+        answer: Answer | None = None
+        for item in self.stream(question, history, k, doc_ids, backend, date_from, date_to):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None
+        return answer
+
+    def stream(
+        self,
+        question: str,
+        history: list[dict[str, str]] | None = None,
+        k: int | None = None,
+        doc_ids: list[str] | None = None,
+        backend: Backend | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield text deltas of the answer, then the final :class:`~assistant.types.Answer`.
+
+        The final ``Answer.text`` is authoritative: a generative answer's markers are renumbered
+        after the post-check, so a UI replaces the streamed text with it.
+        """
+        from assistant.answer.base import Draft, number_citations
+
+        started = time.perf_counter()
+        q = clean_question(question)
+        hist = _bounded_history(history or [], self.settings.history_tokens)
+        engine = self.backend(backend)
+        standalone = engine.condense(q, hist) if hist else q
+        retrieval = self.retriever.retrieve(standalone, k, doc_ids, date_from, date_to)
+        draft: Draft | None = None
+        streamed = False
+        for item in engine.generate(standalone, retrieval, hist):
+            if isinstance(item, Draft):
+                draft = item
+            elif item:
+                streamed = True
+                yield item
+        assert draft is not None, "a backend must end with a Draft"
+        warnings = list(getattr(draft, "warnings", []) or [])
+        if draft.refused or not draft.text.strip():
+            text, citations, refused = refusal_text(q, retrieval.hits), [], True
+        else:
+            text, citations = number_citations(draft, retrieval.hits)
+            refused = False
+        if not streamed:
+            for piece in re.findall(r"\S+\s*", text):
+                yield piece
+        yield Answer(
+            question=q, text=text, citations=citations, refused=refused, hits=retrieval.hits,
+            backend=engine.name, latency_ms=(time.perf_counter() - started) * 1000,
+            standalone_question=standalone, warnings=warnings,
+        )
+
+
+def _bounded_history(history: list[dict[str, str]], max_tokens: int) -> list[dict[str, str]]:
+    """The most recent turns that fit in ``max_tokens``; malformed turns are refused clearly."""
+    from assistant.chunking import count_tokens
+
+    turns: list[dict[str, str]] = []
+    for i, turn in enumerate(history):
+        if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant") or not isinstance(
+            turn.get("content"), str
+        ):
+            raise AssistantError(f"history[{i}] must be {{'role': 'user'|'assistant', 'content': str}}")
+        turns.append({"role": turn["role"], "content": turn["content"]})
+    kept: list[dict[str, str]] = []
+    used = 0
+    for turn in reversed(turns):
+        cost = count_tokens(turn["content"])
+        if used + cost > max_tokens:
+            break
+        kept.append(turn)
+        used += cost
+    return list(reversed(kept))

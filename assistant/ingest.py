@@ -1,0 +1,204 @@
+"""Incremental ingestion: load, clean, chunk, embed and upsert into Chroma.
+
+LlamaIndex's ``IngestionPipeline`` with a persisted docstore and ``UPSERTS_AND_DELETE`` decides
+what changed: an unchanged document is skipped (nothing embedded), a changed one has its old
+chunks deleted and is re-embedded, a document gone from the corpus has its chunks deleted.
+What the pipeline lacks is written here: per-file failures that keep the stored copy, an atomic
+docstore, reconciliation of chunks orphaned by a crash, and the BM25 snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assistant.chunking import chunk_document
+from assistant.config import Settings
+from assistant.loaders import LoadError, date_range, discover, load_document, read_manifest
+from assistant.store import (
+    all_chunks,
+    bm25_state,
+    index_lock,
+    load_docstore,
+    nodes_from_chroma,
+    persist_docstore,
+    vector_store,
+    write_bm25,
+)
+from assistant.types import AssistantError, FailedDocument, IngestReport
+
+if TYPE_CHECKING:
+    from llama_index.core.schema import BaseNode
+
+    from assistant.embedding import Embedder
+
+# metadata kept on chunks but not embedded nor shown to a model
+_HIDDEN_KEYS = [
+    "doc_id", "publisher", "date", "url", "page", "start_char", "end_char", "chunk_index",
+    "date_start", "date_end", "kind", "licence", "sections", "path",
+]
+
+
+def _progress(iterable: Sequence[Any], desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, unit="doc", file=sys.stderr)
+
+
+def make_chunker(settings: Settings) -> Any:
+    """A LlamaIndex ``TransformComponent`` turning our Documents into chunk ``TextNode``s."""
+    from llama_index.core.schema import NodeRelationship, TextNode, TransformComponent
+
+    class CorpusChunker(TransformComponent):
+        """Sentence-aware token chunking with exact spans (see :mod:`assistant.chunking`)."""
+
+        chunk_tokens: int = settings.chunk_tokens
+        overlap_tokens: int = settings.chunk_overlap
+
+        def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
+            out: list[BaseNode] = []
+            for doc in nodes:
+                meta = {k: v for k, v in doc.metadata.items() if k not in ("sections", "path")}
+                sections = [tuple(s) for s in json.loads(doc.metadata["sections"])]
+                text = doc.get_content()
+                lo, hi = date_range(meta.get("date"))
+                for chunk in chunk_document(
+                    doc.id_, text, sections, self.chunk_tokens, self.overlap_tokens  # type: ignore[arg-type]
+                ):
+                    node_meta = dict(meta)
+                    node_meta.update(
+                        doc_id=doc.id_, start_char=chunk.start, end_char=chunk.end,
+                        chunk_index=chunk.index, date_start=lo, date_end=hi,
+                    )
+                    if chunk.page is not None:
+                        node_meta["page"] = chunk.page
+                    node = TextNode(
+                        id_=chunk.chunk_id,
+                        text=chunk.text,
+                        metadata=node_meta,
+                        start_char_idx=chunk.start,
+                        end_char_idx=chunk.end,
+                        excluded_embed_metadata_keys=[k for k in node_meta if k != "title"],
+                        excluded_llm_metadata_keys=list(node_meta),
+                    )
+                    node.relationships[NodeRelationship.SOURCE] = doc.as_related_node_info()
+                    out.append(node)
+            return out
+
+    return CorpusChunker()
+
+
+def _fingerprint(hashes: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(sorted(hashes.items())).encode()).hexdigest()
+
+
+def ingest(
+    corpus_dir: Path,
+    index_dir: Path,
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    rebuild: bool = False,
+    progress: bool = True,
+) -> IngestReport:
+    """Bring the index at ``index_dir`` in line with ``corpus_dir``; see the module docstring."""
+    from llama_index.core import Document
+    from llama_index.core.ingestion import DocstoreStrategy, IngestionPipeline
+
+    started = time.perf_counter()
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.is_dir():
+        raise AssistantError(f"corpus folder {corpus_dir} does not exist; pass the folder that holds your documents")
+    report = IngestReport()
+    with index_lock(index_dir):
+        store = vector_store(settings, index_dir)
+        collection = store._collection
+        if rebuild:
+            ids = [i for i, _t, _m in all_chunks(collection)]
+            for start in range(0, len(ids), 5000):
+                collection.delete(ids=ids[start : start + 5000])
+            (index_dir / "docstore.json").unlink(missing_ok=True)
+        docstore = load_docstore(index_dir)
+        before = dict(docstore.get_all_document_hashes())  # hash -> doc_id
+        before_by_id = {doc_id: h for h, doc_id in before.items()}
+
+        manifest = read_manifest(corpus_dir)
+        for warning in manifest.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        files, skipped = discover(corpus_dir)
+        for path, reason in skipped:
+            report.failed.append(FailedDocument(str(path), reason))
+        max_bytes = int(settings.max_file_mb * 2**20)
+        documents: list[Any] = []
+        for path in _progress(files, "loading", progress):
+            try:
+                loaded = load_document(path, corpus_dir, manifest, max_bytes=max_bytes)
+            except LoadError as exc:
+                report.failed.append(FailedDocument(str(path), str(exc)))
+                continue
+            except (OSError, ValueError, RuntimeError) as exc:
+                report.failed.append(FailedDocument(str(path), f"{exc.__class__.__name__}: {exc}"))
+                continue
+            meta = dict(loaded.metadata)
+            meta["sections"] = json.dumps(loaded.sections)
+            documents.append(
+                Document(
+                    id_=loaded.doc_id, text=loaded.text, metadata=meta,
+                    excluded_embed_metadata_keys=list(meta), excluded_llm_metadata_keys=list(meta),
+                )
+            )
+        loaded_ids = {d.id_ for d in documents}
+        # A stored document that failed to load this time keeps its stored copy: nothing is lost.
+        failed_ids = set()
+        for failure in report.failed:
+            path = Path(failure.path)
+            try:
+                failed_ids.add(path.relative_to(corpus_dir).with_suffix("").as_posix())
+            except ValueError:
+                continue
+        for doc_id in sorted(failed_ids - loaded_ids):
+            if doc_id in before_by_id:
+                stored = docstore.get_document(doc_id, raise_error=False)
+                if stored is not None:
+                    documents.append(stored)
+
+        for doc in documents:
+            old = before_by_id.get(doc.id_)
+            if old is None:
+                report.added += 1
+            elif old != doc.hash:
+                report.updated += 1
+            else:
+                report.unchanged += 1
+        current = {d.id_ for d in documents}
+        report.removed = len(set(before_by_id) - current)
+        report.unchanged -= len([d for d in documents if d.id_ in failed_ids])
+
+        pipeline = IngestionPipeline(
+            transformations=[make_chunker(settings), embedder.model],
+            docstore=docstore,
+            vector_store=store,
+            docstore_strategy=DocstoreStrategy.UPSERTS_AND_DELETE,
+        )
+        nodes = pipeline.run(documents=documents, show_progress=progress)
+        report.chunks_written = len(nodes)
+        persist_docstore(docstore, index_dir)
+
+        # Reconcile: chunks whose document the docstore does not hold were orphaned by a crash.
+        keep = set(docstore.get_all_document_hashes().values())
+        orphans = [i for i, _t, meta in all_chunks(collection) if meta.get("doc_id") not in keep]
+        for start in range(0, len(orphans), 5000):
+            collection.delete(ids=orphans[start : start + 5000])
+
+        fingerprint = _fingerprint(docstore.get_all_document_hashes())
+        if report.chunks_written or orphans or report.removed or bm25_state(index_dir).get("fingerprint") != fingerprint:
+            write_bm25(nodes_from_chroma(collection), index_dir, fingerprint)
+    report.seconds = time.perf_counter() - started
+    return report

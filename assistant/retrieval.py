@@ -1,0 +1,288 @@
+"""Hybrid retrieval: dense (Chroma) + BM25, fused, diversified, filtered, with a relevance signal.
+
+Built from LlamaIndex parts: ``VectorStoreIndex.from_vector_store`` for the dense side,
+``BM25Retriever`` over the persisted snapshot for the keyword side and ``QueryFusionRetriever``
+(``num_queries=1``: it never calls an LLM) for fusion. Written here: per-query filters applied to
+BM25 by a weight mask, document diversification, the committed-chunks guard (a query during an
+ingest never sees half a document) and the relevance signal used to refuse.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from assistant.config import RetrievalMode, Settings
+from assistant.loaders import parse_date_bound
+from assistant.store import BM25_DIR, STATE_FILE, vector_store
+from assistant.types import AssistantError, Hit
+
+if TYPE_CHECKING:
+    from llama_index.core.schema import NodeWithScore, QueryBundle
+
+    from assistant.embedding import Embedder
+
+
+@dataclass
+class Retrieval:
+    """Hits plus the evidence signals an answerer uses to decide whether to refuse.
+
+    ``top_dense``: highest cosine similarity of any dense candidate (0..1).
+    ``query_terms``: the query's content terms (stemmed, stop words removed).
+    ``matched_terms``: those found in the corpus vocabulary; ``rare_matched``: matched terms
+    that are rare in the corpus (document frequency under 5% of chunks), i.e. specific.
+    """
+
+    hits: list[Hit]
+    top_dense: float = 0.0
+    query_terms: list[str] = field(default_factory=list)
+    matched_terms: list[str] = field(default_factory=list)
+    rare_matched: list[str] = field(default_factory=list)
+
+    @property
+    def term_coverage(self) -> float:
+        """Share of the query's content terms that occur in the corpus at all."""
+        return len(self.matched_terms) / len(self.query_terms) if self.query_terms else 0.0
+
+
+class _Recording:
+    """Wraps a retriever so the fusion keeps each side's own scores (fusion replaces them)."""
+
+    def __init__(self, inner: Any, sink: dict[str, float]) -> None:
+        from llama_index.core.retrievers import BaseRetriever
+
+        outer = self
+
+        class _R(BaseRetriever):
+            def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+                results = inner.retrieve(query_bundle)
+                for r in results:
+                    sink[r.node.node_id] = float(r.score or 0.0)
+                return results
+
+        self.retriever = _R()
+        self.sink = sink
+        del outer
+
+
+class _BM25Snapshot:
+    """The persisted BM25 index plus per-chunk arrays for fast filter masks."""
+
+    def __init__(self, path: Path) -> None:
+        from llama_index.retrievers.bm25 import BM25Retriever
+
+        self.path = path
+        self.retriever = BM25Retriever.from_persist_dir(str(path))
+        corpus = self.retriever.corpus
+        self.node_ids = [c["node_id"] for c in corpus]
+        self.committed = set(self.node_ids)
+        self.doc_ids = np.array([c.get("doc_id", "") for c in corpus], dtype=object)
+        self.date_start = np.array([int(c.get("date_start", 0) or 0) for c in corpus])
+        self.date_end = np.array([int(c.get("date_end", 99999999) or 99999999) for c in corpus])
+        self.n = len(corpus)
+        vocab = self.retriever.bm25.vocab_dict
+        self.vocab = vocab
+        # document frequency per term id from the sparse score matrix
+        indptr = np.asarray(self.retriever.bm25.scores["indptr"])
+        self.df = np.diff(indptr)
+
+    def mask(self, doc_ids: list[str] | None, lo: int | None, hi: int | None) -> np.ndarray | None:
+        if not doc_ids and lo is None and hi is None:
+            return None
+        m = np.ones(self.n, dtype=bool)
+        if doc_ids:
+            m &= np.isin(self.doc_ids, list(doc_ids))
+        if lo is not None:
+            m &= self.date_end >= lo
+        if hi is not None:
+            m &= self.date_start <= hi
+        return m
+
+    def terms(self, query: str) -> tuple[list[str], list[str], list[str]]:
+        import bm25s
+
+        tok = bm25s.tokenize(query, stopwords="en", stemmer=self.retriever.stemmer, return_ids=False,
+                             show_progress=False)
+        terms = list(dict.fromkeys(tok[0])) if tok else []
+        matched = [t for t in terms if t in self.vocab]
+        rare = [t for t in matched if self.df[self.vocab[t]] <= max(1, 0.05 * self.n)]
+        return terms, matched, rare
+
+
+class Retriever:
+    """Retrieves passages from one index; safe to share between threads."""
+
+    def __init__(self, settings: Settings, index_dir: Path, embedder: Embedder) -> None:
+        from llama_index.core import VectorStoreIndex
+
+        self.settings = settings
+        self.index_dir = index_dir
+        self.embedder = embedder
+        self.store = vector_store(settings, index_dir)
+        self.index = VectorStoreIndex.from_vector_store(self.store, embed_model=embedder.model)
+        self._bm25: _BM25Snapshot | None = None
+        self._bm25_stamp: float | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ snapshot
+
+    def snapshot(self) -> _BM25Snapshot | None:
+        """The current BM25 snapshot, reloaded only when an ingest swapped in a new one."""
+        state = self.index_dir / BM25_DIR / STATE_FILE
+        try:
+            stamp = state.stat().st_mtime_ns
+        except OSError:
+            return None
+        with self._lock:
+            if stamp != self._bm25_stamp:
+                try:
+                    self._bm25 = _BM25Snapshot(self.index_dir / BM25_DIR) if (
+                        self.index_dir / BM25_DIR / "params.index.json").exists() else None
+                except (OSError, ValueError, KeyError) as exc:
+                    if self._bm25 is None:
+                        raise AssistantError(
+                            f"the keyword index in {self.index_dir / BM25_DIR} is unreadable ({exc}); "
+                            "run `assistant ingest` again"
+                        ) from exc
+                self._bm25_stamp = stamp
+            return self._bm25
+
+    def chunk_count(self) -> int:
+        """Chunks in the committed snapshot."""
+        snap = self.snapshot()
+        return snap.n if snap else 0
+
+    # ------------------------------------------------------------------ retrieval
+
+    def retrieve(
+        self,
+        query: str,
+        k: int | None = None,
+        doc_ids: list[str] | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        mode: RetrievalMode | None = None,
+    ) -> Retrieval:
+        """Top-``k`` passages for ``query`` (see :class:`Retrieval`)."""
+        from llama_index.core import QueryBundle
+        from llama_index.core.llms import MockLLM
+        from llama_index.core.retrievers import QueryFusionRetriever
+        from llama_index.core.vector_stores import FilterOperator, MetadataFilter, MetadataFilters
+
+        k = k or self.settings.top_k
+        mode = mode or self.settings.retrieval_mode
+        lo = parse_date_bound(date_from, end=False)
+        hi = parse_date_bound(date_to, end=True)
+        snap = self.snapshot()
+        if snap is None or snap.n == 0:
+            return Retrieval(hits=[])
+        terms, matched, rare = snap.terms(query)
+        dense_scores: dict[str, float] = {}
+        bm25_scores: dict[str, float] = {}
+        retrievers = []
+        bundle = QueryBundle(query_str=query)
+        if mode in ("hybrid", "dense"):
+            bundle.embedding = self.embedder.query(query)
+            conds = []
+            if doc_ids:
+                conds.append(MetadataFilter(key="doc_id", value=list(doc_ids), operator=FilterOperator.IN))
+            if lo is not None:
+                conds.append(MetadataFilter(key="date_end", value=lo, operator=FilterOperator.GTE))
+            if hi is not None:
+                conds.append(MetadataFilter(key="date_start", value=hi, operator=FilterOperator.LTE))
+            dense = self.index.as_retriever(
+                similarity_top_k=self.settings.dense_candidates,
+                filters=MetadataFilters(filters=conds) if conds else None,
+            )
+            retrievers.append(_Recording(dense, dense_scores).retriever)
+        if mode in ("hybrid", "bm25"):
+            from llama_index.retrievers.bm25 import BM25Retriever
+
+            mask = snap.mask(doc_ids, lo, hi)
+            if mask is None or mask.any():
+                bm25 = BM25Retriever(
+                    existing_bm25=snap.retriever.bm25,
+                    similarity_top_k=min(self.settings.bm25_candidates, snap.n),
+                    corpus_weight_mask=mask.astype(int).tolist() if mask is not None else None,
+                )
+                retrievers.append(_Recording(bm25, bm25_scores).retriever)
+        if not retrievers:
+            return Retrieval(hits=[], query_terms=terms, matched_terms=matched, rare_matched=rare)
+        depth = max(self.settings.dense_candidates, self.settings.bm25_candidates)
+        if len(retrievers) == 1:
+            results = retrievers[0].retrieve(bundle)
+        else:
+            fusion = QueryFusionRetriever(
+                retrievers, llm=MockLLM(), mode=self.settings.fusion_mode, similarity_top_k=depth,
+                num_queries=1, use_async=False,
+            )
+            results = fusion.retrieve(bundle)
+        # BM25 hits with zero score matched nothing; masked-out chunks score zero too.
+        results = [
+            r for r in results
+            if r.node.node_id in snap.committed
+            and (r.node.node_id in dense_scores or bm25_scores.get(r.node.node_id, 0.0) > 0.0)
+        ]
+        hits = self._diversify(results, k, dense_scores, bm25_scores)
+        top_dense = max(dense_scores.values(), default=0.0)
+        return Retrieval(hits=hits, top_dense=top_dense, query_terms=terms, matched_terms=matched,
+                         rare_matched=rare)
+
+    def _diversify(
+        self, results: list[NodeWithScore], k: int, dense: dict[str, float], bm25: dict[str, float]
+    ) -> list[Hit]:
+        """Greedy selection: each passage already taken from a document lowers the score of that
+        document's next passages by ``doc_diversity`` (relative), so a question spanning two
+        documents gets both while a one-document question still gets several of its passages.
+        Overlapping passages of a document (shared overlap sentences) are merged away."""
+        pool = [(float(r.score or 0.0), r) for r in results]
+        if not pool:
+            return []
+        top = max(s for s, _ in pool) or 1.0
+        chosen: list[tuple[float, NodeWithScore]] = []
+        per_doc: dict[str, int] = {}
+        spans: dict[str, list[tuple[int, int]]] = {}
+        while pool and len(chosen) < k:
+            best_i, best_score = -1, -math.inf
+            for i, (score, r) in enumerate(pool):
+                doc = r.node.metadata.get("doc_id", "")
+                adj = score / top - self.settings.doc_diversity * per_doc.get(doc, 0)
+                if adj > best_score:
+                    best_i, best_score = i, adj
+            score, r = pool.pop(best_i)
+            meta = r.node.metadata
+            doc = meta.get("doc_id", "")
+            a, b = int(meta.get("start_char", 0)), int(meta.get("end_char", 0))
+            if any(min(b, y) - max(a, x) > 0.5 * min(b - a, y - x) for x, y in spans.get(doc, [])):
+                continue  # mostly the same text as a passage already taken
+            spans.setdefault(doc, []).append((a, b))
+            per_doc[doc] = per_doc.get(doc, 0) + 1
+            chosen.append((score, r))
+        return [self._hit(rank, score, r, dense, bm25) for rank, (score, r) in enumerate(chosen, start=1)]
+
+    @staticmethod
+    def _hit(rank: int, score: float, r: NodeWithScore, dense: dict[str, float], bm25: dict[str, float]) -> Hit:
+        m = r.node.metadata
+        nid = r.node.node_id
+        page = m.get("page")
+        return Hit(
+            rank=rank,
+            score=round(score, 6),
+            text=r.node.get_content(),
+            doc_id=str(m.get("doc_id", "")),
+            title=str(m.get("title", "")),
+            publisher=str(m.get("publisher", "")),
+            url=(m.get("url") or None),
+            date=(str(m["date"]) if m.get("date") else None),
+            page=int(page) if page not in (None, "") else None,
+            chunk_id=nid,
+            start_char=int(m.get("start_char", 0)),
+            end_char=int(m.get("end_char", 0)),
+            dense_score=round(dense[nid], 6) if nid in dense else None,
+            bm25_score=round(bm25[nid], 6) if nid in bm25 else None,
+        )

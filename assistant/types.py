@@ -1,0 +1,144 @@
+"""Typed result objects returned by the public API.
+
+Each ``to_dict()`` returns exactly the JSON shape of ``INTERFACE.md`` (plus documented extras).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage.
+
+    Shape: ``{"rank": int (1-based), "score": float (higher is better), "doc_id": str,
+    "title": str, "publisher": str, "url": str | None, "date": str | None,
+    "page": int | None (PDF page, 1-based), "chunk_id": str, "start_char": int,
+    "end_char": int, "text": str}``. ``text == document_text[start_char:end_char]`` of the
+    cleaned document. ``dense_score`` (cosine similarity, or None when the passage came
+    from BM25 only) and ``bm25_score`` are extras used by the answerer's relevance check.
+    """
+
+    rank: int
+    score: float
+    text: str
+    doc_id: str
+    title: str
+    publisher: str
+    url: str | None
+    date: str | None
+    page: int | None
+    chunk_id: str
+    start_char: int
+    end_char: int
+    dense_score: float | None = None
+    bm25_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``search --json`` shape."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """The passage behind one ``[n]`` marker.
+
+    Shape: ``{"n": int, "doc_id", "title", "publisher", "url", "date", "page",
+    "chunk_id", "start_char", "end_char", "quote"}``. ``start_char``/``end_char`` locate the
+    passage (chunk) in the cleaned document; ``quote`` is the exact supporting text and is a
+    substring of that passage; ``quote_start``/``quote_end`` locate the quote in the document.
+    ``supported`` is False when a generative answer's sentence was not found in the passage.
+    """
+
+    n: int
+    doc_id: str
+    title: str
+    publisher: str
+    url: str | None
+    date: str | None
+    page: int | None
+    chunk_id: str
+    start_char: int
+    end_char: int
+    quote: str
+    quote_start: int | None = None
+    quote_end: int | None = None
+    passage: str = ""
+    supported: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``ask --json`` citation shape."""
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    """An answer with inline ``[n]`` markers numbered 1, 2, 3... by first appearance.
+
+    Shape of ``to_dict()``: ``{"question", "answer", "refused": bool, "citations": [Citation],
+    "hits": [Hit], "backend": str, "latency_ms": float, "standalone_question": str,
+    "warnings": [str]}``. Every marker in ``text`` has exactly one entry in ``citations``.
+    """
+
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    refused: bool = False
+    hits: list[Hit] = field(default_factory=list)
+    backend: str = "extractive"
+    latency_ms: float = 0.0
+    standalone_question: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``ask --json`` shape."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "refused": self.refused,
+            "citations": [c.to_dict() for c in self.citations],
+            "hits": [h.to_dict() for h in self.hits],
+            "backend": self.backend,
+            "latency_ms": round(self.latency_ms, 1),
+            "standalone_question": self.standalone_question,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass
+class FailedDocument:
+    """A document that could not be ingested: its path and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    """Summary of one ingest run; ``to_dict()`` is the ``ingest --json`` shape."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[FailedDocument] = field(default_factory=list)
+    chunks_written: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no document failed."""
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"added", "updated", "unchanged", "removed", "failed": [{"path", "reason"}],
+        "chunks_written", "seconds"}``."""
+        d = asdict(self)
+        d["seconds"] = round(self.seconds, 3)
+        return d
+
+
+class AssistantError(Exception):
+    """A user-facing error: the message says what is wrong and what to do."""
