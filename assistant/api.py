@@ -46,25 +46,30 @@ class Assistant:
     Open with :meth:`open`; the instance is safe to share between threads.
     """
 
-    def __init__(self, settings: Settings, index_dir: Path) -> None:
+    def __init__(self, settings: Settings, index_dir: Path, embedder: Any = None) -> None:
         from assistant.embedding import Embedder
         from assistant.retrieval import Retriever
 
         self.settings = settings
         self.index_dir = index_dir
-        self.embedder = Embedder(settings)
+        self.embedder = embedder or Embedder(settings)
         self.retriever = Retriever(settings, index_dir, self.embedder)
         self._backends: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, index_dir: str | Path | None = None, settings: Settings | None = None) -> Assistant:
-        """Open (or create, empty) the index at ``index_dir`` (default ``settings.index_dir``)."""
+    def open(
+        cls, index_dir: str | Path | None = None, settings: Settings | None = None, *, embedder: Any = None
+    ) -> Assistant:
+        """Open (or create, empty) the index at ``index_dir`` (default ``settings.index_dir``).
+
+        ``embedder`` lets several assistants share one loaded model (an ``assistant.embedding.Embedder``).
+        """
         settings = settings or Settings()
         path = Path(index_dir) if index_dir is not None else settings.index_dir
         if index_dir is not None and Path(index_dir) != settings.index_dir:
             settings = settings.model_copy(update={"index_dir": path})
-        return cls(settings, path)
+        return cls(settings, path, embedder)
 
     # ------------------------------------------------------------------ ingestion
 

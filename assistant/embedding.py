@@ -81,6 +81,7 @@ class Embedder:
         self.dim = int(self.model._model.get_embedding_dimension() or 384)
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
         self._cache_size = cache_size
+        self._sent_cache: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -100,6 +101,23 @@ class Embedder:
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return vec
+
+    def encode_cached(self, texts: list[str]):  # type: ignore[no-untyped-def]
+        """Like :meth:`encode`, reusing vectors of sentences seen before (answers re-read the
+        same passages)."""
+        import numpy as np
+
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._sent_cache]
+        if missing:
+            vecs = self.encode(missing)
+            with self._lock:
+                for t, v in zip(missing, vecs, strict=True):
+                    self._sent_cache[t] = v
+                while len(self._sent_cache) > 20000:
+                    self._sent_cache.popitem(last=False)
+        with self._lock:
+            return np.stack([self._sent_cache[t] for t in texts])
 
     def encode(self, texts: list[str]):  # type: ignore[no-untyped-def]
         """Normalised embeddings of ``texts`` as a numpy array (rows = texts)."""

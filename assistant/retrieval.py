@@ -10,6 +10,7 @@ ingest never sees half a document) and the relevance signal used to refuse.
 from __future__ import annotations
 
 import math
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,14 @@ if TYPE_CHECKING:
     from assistant.embedding import Embedder
 
 
+# Names analysts use for an institution or country by its seat; the corpus may use either.
+METONYMS = {
+    "pentagon": "defense", "beijing": "china", "canberra": "australia", "washington": "states",
+    "tokyo": "japan", "moscow": "russia", "kremlin": "russia", "ottawa": "canada", "brussels": "european",
+    "london": "kingdom", "westminster": "kingdom", "delhi": "india", "seoul": "korea", "taipei": "taiwan",
+}
+
+
 @dataclass
 class Retrieval:
     """Hits plus the evidence signals an answerer uses to decide whether to refuse.
@@ -43,6 +52,7 @@ class Retrieval:
     query_terms: list[str] = field(default_factory=list)
     matched_terms: list[str] = field(default_factory=list)
     rare_matched: list[str] = field(default_factory=list)
+    unknown_specifics: list[str] = field(default_factory=list)
 
     @property
     def term_coverage(self) -> float:
@@ -102,6 +112,26 @@ class _BM25Snapshot:
         if hi is not None:
             m &= self.date_start <= hi
         return m
+
+    def known(self, word: str) -> bool:
+        """Whether ``word`` (any case, hyphen parts, dotted acronym) occurs in the corpus, or
+        a common metonym of it does ("Pentagon" for the Department of Defense)."""
+        key = re.sub(r"['’]s$", "", word).lower()
+        if key in METONYMS and self._known(METONYMS[key]):
+            return True
+        return self._known(word)
+
+    def _known(self, word: str) -> bool:
+        import bm25s
+
+        parts = [p for p in re.split(r"[-–—/’']", word.replace(".", "")) if p]
+        for part in parts or [word]:
+            tok = bm25s.tokenize(part, stopwords=None, stemmer=self.retriever.stemmer, return_ids=False,
+                                 show_progress=False)
+            toks = tok[0] if tok else []
+            if toks and not all(t in self.vocab for t in toks):
+                return False
+        return True
 
     def terms(self, query: str) -> tuple[list[str], list[str], list[str]]:
         import bm25s
@@ -182,6 +212,9 @@ class Retriever:
         if snap is None or snap.n == 0:
             return Retrieval(hits=[])
         terms, matched, rare = snap.terms(query)
+        from assistant.answer.base import specific_terms
+
+        unknown = [t for t in specific_terms(query) if not snap.known(t)]
         dense_scores: dict[str, float] = {}
         bm25_scores: dict[str, float] = {}
         retrievers = []
@@ -212,7 +245,8 @@ class Retriever:
                 )
                 retrievers.append(_Recording(bm25, bm25_scores).retriever)
         if not retrievers:
-            return Retrieval(hits=[], query_terms=terms, matched_terms=matched, rare_matched=rare)
+            return Retrieval(hits=[], query_terms=terms, matched_terms=matched, rare_matched=rare,
+                             unknown_specifics=unknown)
         depth = max(self.settings.dense_candidates, self.settings.bm25_candidates)
         if len(retrievers) == 1:
             results = retrievers[0].retrieve(bundle)
@@ -231,7 +265,7 @@ class Retriever:
         hits = self._diversify(results, k, dense_scores, bm25_scores)
         top_dense = max(dense_scores.values(), default=0.0)
         return Retrieval(hits=hits, top_dense=top_dense, query_terms=terms, matched_terms=matched,
-                         rare_matched=rare)
+                         rare_matched=rare, unknown_specifics=unknown)
 
     def _diversify(
         self, results: list[NodeWithScore], k: int, dense: dict[str, float], bm25: dict[str, float]

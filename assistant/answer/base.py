@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from assistant.retrieval import Retrieval
 from assistant.types import Citation, Hit
@@ -49,11 +49,13 @@ def specific_terms(question: str) -> list[str]:
 @dataclass
 class Draft:
     """A backend's output before numbering: text with ``{{cite:i}}`` placeholders where ``i``
-    indexes ``quotes`` (hit index, quote text, quote start in the document, supported)."""
+    indexes ``quotes`` (hit index, quote text, quote start in the document, supported).
+    ``warnings``: problems found in the answer (e.g. by a generative backend's post-check)."""
 
     text: str
     quotes: list[tuple[int, str, int | None, bool]]
     refused: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 def number_citations(draft: Draft, hits: list[Hit]) -> tuple[str, list[Citation]]:
