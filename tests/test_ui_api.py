@@ -4,6 +4,7 @@ plus the UI's building blocks (HTML escaping, upload names, feedback lines) with
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,10 @@ OUT_OF_CORPUS = "What did the EU Critical Raw Materials Act require in 2024?"
 
 
 @pytest.fixture(scope="module")
-def client(ui_server) -> Client:  # type: ignore[no-untyped-def]
-    return Client(ui_server.url, verbose=False, download_files=False)
+def client(ui_server) -> Iterator[Client]:  # type: ignore[no-untyped-def]
+    c = Client(ui_server.url, verbose=False, download_files=False)
+    yield c
+    c.close()
 
 
 # ------------------------------------------------------------------------------- the endpoint
@@ -106,10 +109,11 @@ def test_document_filter_restricts_sources(client: Client) -> None:
 
 
 def test_date_filter_and_bad_date(client: Client) -> None:
-    result = client.predict("What are rare earths used for?", None, None, "2025-10", "2025-12", api_name="/ask")
+    question = "What are rare earths used for?"
+    result = client.predict(question, None, None, "2025-10", "2025-12", api_name="/ask")
     assert all(c["date"] and "2025-10" <= c["date"] <= "2025-12-31" for c in result["citations"])
     with pytest.raises(AppError) as caught:
-        client.predict("What are rare earths used for?", None, None, "last spring", api_name="/ask")
+        client.predict(question, None, None, "last spring", api_name="/ask")
     assert "YYYY" in str(caught.value)
 
 
@@ -122,8 +126,10 @@ def test_unknown_backend_is_a_clear_error(client: Client) -> None:
 # ------------------------------------------------------------------------------- building blocks
 
 
-def _citation(n: int = 1, passage: str = "Before. The <b>quoted</b> sentence. After.", quote: str | None = None,
-              **extra: object) -> Citation:
+def _citation(
+    n: int = 1, passage: str = "Before. The <b>quoted</b> sentence. After.", quote: str | None = None,
+    **extra: object,
+) -> Citation:
     quote = quote if quote is not None else "The <b>quoted</b> sentence."
     fields = dict(n=n, doc_id="d", title="T <i>x</i>", publisher="P & Co", url="https://example.org/a?b=1&c=2",
                   date="2025-01-02", page=3, chunk_id="d#0", start_char=0, end_char=len(passage), quote=quote,
@@ -164,8 +170,8 @@ def test_source_card_uses_quote_offset_and_refuses_unsafe_links() -> None:
 
 
 def test_refusal_is_distinct_and_lists_closest_documents() -> None:
-    answer = Answer(question="q", text="The documents do not answer this question: “q”. The closest documents "
-                    "are: Closest <script>x</script>.", refused=True, hits=[_hit()])
+    text = "The documents do not answer this question: “q”. The closest documents are: Closest <script>x"
+    answer = Answer(question="q", text=text, refused=True, hits=[_hit()])
     html = answer_html(answer)
     assert html == refusal_html(answer)
     assert 'class="refusal"' in html
@@ -220,6 +226,19 @@ def test_store_upload(tmp_path: Path) -> None:
     with pytest.raises(UploadRefused, match="empty"):
         store_upload(empty, corpus, max_mb=1)
     assert sorted(p.name for p in corpus.iterdir()) == ["Notes_on_tungsten.md"]  # no temp files left
+
+
+def test_launch_options() -> None:
+    import os
+
+    from assistant.config import Settings
+    from assistant.ui import launch_options
+
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+    options = launch_options(Settings(ui_port=7999, upload_max_mb=5))
+    assert options["server_name"] == "127.0.0.1" and options["server_port"] == 7999
+    assert options["max_file_size"] == "5mb" and "auth" not in options
+    assert launch_options(Settings(ui_auth="ann:s3:cret"))["auth"] == ("ann", "s3:cret")  # type: ignore[arg-type]
 
 
 def test_record_feedback_appends_json_lines(tmp_path: Path) -> None:

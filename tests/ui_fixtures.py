@@ -58,6 +58,19 @@ class UiServer:
             return ""
 
 
+@pytest.fixture(scope="session")
+def ui_probe() -> dict[str, str]:
+    """The markup probe document's id and a question it answers."""
+    return {"doc_id": PROBE_DOC_ID, "question": PROBE_QUESTION}
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """``test-artifacts/`` at the repo root (gitignored), for screenshots."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
 def free_port() -> int:
     """A free loopback port (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -100,7 +113,9 @@ def ui_index(ui_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ui_server(ui_corpus: Path, ui_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
+def ui_server(
+    ui_corpus: Path, ui_index: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[UiServer]:
     """``assistant serve`` on a free loopback port against :func:`ui_index`; stopped at session end."""
     base = tmp_path_factory.mktemp("ui_server")
     feedback = base / "feedback"
@@ -109,7 +124,8 @@ def ui_server(ui_corpus: Path, ui_index: Path, tmp_path_factory: pytest.TempPath
     env = subprocess_env(index_dir=str(ui_index), corpus_dir=str(ui_corpus), feedback_dir=str(feedback))
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [*assistant_command(), "serve", "--index", str(ui_index), "--host", "127.0.0.1", "--port", str(port)],
+            [*assistant_command(), "serve", "--index", str(ui_index), "--host", "127.0.0.1",
+             "--port", str(port)],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=base,
         )
     server = UiServer(f"http://127.0.0.1:{port}", ui_corpus, ui_index, feedback, log_path)

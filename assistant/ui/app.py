@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ["extractive", "openai", "ollama"]
 STREAM_EVERY_S = 0.05
+COLUMN_WIDTHS = {5: ["38%", "24%", "10%", "7%", "21%"], 6: ["34%", "20%", "9%", "6%", "18%", "13%"]}
 INTERNAL_ERROR = "an internal error stopped this answer ({kind}); the details are in the server log"
 
 
@@ -98,7 +99,11 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
 
     # ------------------------------------------------------------------ chat
 
-    def respond(question, conv, doc_ids, date_from, date_to, backend, top_k):  # type: ignore[no-untyped-def]
+    def respond(
+        question: str, conv: dict[str, Any] | None, doc_ids: list[str] | None, date_from: str, date_to: str,
+        backend: str, top_k: float,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Stream one answer into the chat; the sources panel is filled when it is final."""
         conv = conv or {"turns": []}
         turns: list[dict[str, Any]] = conv["turns"]
         filters = {"doc_ids": doc_ids or [], "date_from": date_from, "date_to": date_to,
@@ -127,10 +132,11 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
             turn["error"] = "the answer stopped before it was complete; ask again"
         yield render.chat_messages(turns), render.sources_html(turns), gr.skip(), conv
 
-    def new_conversation():  # type: ignore[no-untyped-def]
+    def new_conversation() -> tuple[Any, ...]:
         return [], render.sources_html([]), "", {"turns": []}, ""
 
-    def on_like(conv, comment, data: gr.LikeData):  # type: ignore[no-untyped-def]
+    def on_like(conv: dict[str, Any] | None, comment: str, data: gr.LikeData) -> Any:
+        """Append a thumbs up/down on an answer to the feedback file; clears the comment box."""
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
         turns = (conv or {}).get("turns", [])
         turn = turns[index // 2] if isinstance(index, int) and 0 <= index // 2 < len(turns) else None
@@ -166,7 +172,7 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
         gr.Info("Thank you: feedback recorded.")
         return ""
 
-    def on_example(evt: gr.SelectData):  # type: ignore[no-untyped-def]
+    def on_example(evt: gr.SelectData) -> str:
         value = evt.value
         return value.get("text", "") if isinstance(value, dict) else str(value)
 
@@ -209,7 +215,8 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
 
     # ------------------------------------------------------------------ corpus
 
-    def corpus_view():  # type: ignore[no-untyped-def]
+    def corpus_view() -> tuple[Any, ...]:
+        """The documents table, the index status and the document filter's choices, fresh."""
         docs = assistant.documents()
         headers, rows = render.documents_rows(docs)
         return (
@@ -218,7 +225,10 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
             gr.update(choices=_doc_choices(docs)),
         )
 
-    def upload(files, progress=gr.Progress(track_tqdm=True)):  # type: ignore[no-untyped-def]  # noqa: B008
+    def upload(
+        files: list[str] | None, progress: gr.Progress = gr.Progress(track_tqdm=True)  # noqa: B008
+    ) -> tuple[Any, ...]:
+        """Store the uploaded files in the corpus folder, ingest, and report what happened."""
         files = files or []
         if not isinstance(files, list):
             files = [files]
@@ -301,8 +311,11 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
                 docs0 = render.documents_rows(documents)
                 status = gr.HTML(render.status_html(documents, assistant.index_dir, settings.corpus_dir),
                                  elem_id="index-status")
-                table = gr.Dataframe(value=docs0[1], headers=docs0[0], interactive=False, wrap=True,
-                                     elem_id="documents", label="Documents", datatype="str")
+                table = gr.Dataframe(
+                    value=docs0[1], headers=docs0[0], interactive=False, wrap=True, elem_id="documents",
+                    label="Documents", datatype="str", column_widths=COLUMN_WIDTHS.get(len(docs0[0])),
+                    max_height=640, show_search="search",
+                )
                 refresh_btn = gr.Button("Refresh", size="sm", elem_id="refresh-corpus")
                 gr.Markdown(
                     f"**Add documents** ({', '.join(UPLOAD_SUFFIXES)}, up to {settings.upload_max_mb:g} MB "
