@@ -191,7 +191,7 @@ class Assistant:
         if draft.refused or not draft.text.strip():
             text, citations, refused = refusal_text(q, retrieval.hits), [], True
         else:
-            text, citations = number_citations(draft, retrieval.hits)
+            text, citations = number_citations(draft, retrieval.passages)
             refused = False
         if not streamed:
             for piece in re.findall(r"\S+\s*", text):

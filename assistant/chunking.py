@@ -20,6 +20,7 @@ ABBREVIATIONS = {
     "p", "pp", "art", "arts", "para", "ch", "inc", "co", "corp", "ltd", "llc", "dept", "gov", "gen",
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "e.g", "i.e",
     "vs", "al", "approx", "est", "u.s", "u.k", "u.n", "e.o", "d.c", "h.r", "s", "cf", "ca", "mt",
+    "u.s.c", "c.f.r", "stat", "pub", "l", "f.r",
 }
 _SENT_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+(?:[\"'“‘(\[]?[A-Z0-9•\-–—]))")
 

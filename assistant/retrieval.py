@@ -53,6 +53,12 @@ class Retrieval:
     matched_terms: list[str] = field(default_factory=list)
     rare_matched: list[str] = field(default_factory=list)
     unknown_specifics: list[str] = field(default_factory=list)
+    context: list[Hit] = field(default_factory=list)
+
+    @property
+    def passages(self) -> list[Hit]:
+        """The hits followed by their neighbouring chunks (context an answer may quote)."""
+        return self.hits + self.context
 
     @property
     def term_coverage(self) -> float:
@@ -91,10 +97,14 @@ class _BM25Snapshot:
         corpus = self.retriever.corpus
         self.node_ids = [c["node_id"] for c in corpus]
         self.committed = set(self.node_ids)
+        self.position = {nid: i for i, nid in enumerate(self.node_ids)}
         self.doc_ids = np.array([c.get("doc_id", "") for c in corpus], dtype=object)
         self.date_start = np.array([int(c.get("date_start", 0) or 0) for c in corpus])
         self.date_end = np.array([int(c.get("date_end", 99999999) or 99999999) for c in corpus])
         self.n = len(corpus)
+        self.by_position = {
+            (c.get("doc_id", ""), int(c.get("chunk_index", -1))): i for i, c in enumerate(corpus)
+        }
         vocab = self.retriever.bm25.vocab_dict
         self.vocab = vocab
         # document frequency per term id from the sparse score matrix
@@ -187,6 +197,32 @@ class Retriever:
         snap = self.snapshot()
         return snap.n if snap else 0
 
+    def neighbours(self, hits: list[Hit], top: int = 3, radius: int = 1) -> list[Hit]:
+        """The chunks just before and after the ``top`` best hits (rank 0: context, not results),
+        so an answer can use a sentence or table row that fell just outside a retrieved passage.
+        (LlamaIndex's PrevNextNodePostprocessor needs a docstore of nodes; ours live in the snapshot.)"""
+        from llama_index.core.schema import NodeWithScore
+        from llama_index.core.vector_stores.utils import metadata_dict_to_node
+
+        snap = self.snapshot()
+        if snap is None:
+            return []
+        have = {h.chunk_id for h in hits}
+        out: list[Hit] = []
+        for h in hits[:top]:
+            i = snap.position.get(h.chunk_id)
+            if i is None:
+                continue
+            pos = int(snap.retriever.corpus[i].get("chunk_index", -10))
+            for j in range(pos - radius, pos + radius + 1):
+                k = snap.by_position.get((h.doc_id, j))
+                if k is None or snap.node_ids[k] in have:
+                    continue
+                node = metadata_dict_to_node(snap.retriever.corpus[k])
+                have.add(node.node_id)
+                out.append(self._hit(0, 0.0, NodeWithScore(node=node, score=0.0), {}, {}))
+        return out
+
     # ------------------------------------------------------------------ retrieval
 
     def retrieve(
@@ -263,9 +299,16 @@ class Retriever:
             and (r.node.node_id in dense_scores or bm25_scores.get(r.node.node_id, 0.0) > 0.0)
         ]
         hits = self._diversify(results, k, dense_scores, bm25_scores)
+        # context for answers: further passages of the documents already retrieved, then the
+        # chunks next to the best hits (never new documents: they would widen what is cited)
+        docs = {h.doc_id for h in hits}
+        taken = {h.chunk_id for h in hits}
+        extra = [self._hit(0, float(r.score or 0.0), r, dense_scores, bm25_scores) for r in results
+                 if r.node.node_id not in taken and r.node.metadata.get("doc_id") in docs][:k]
         top_dense = max(dense_scores.values(), default=0.0)
         return Retrieval(hits=hits, top_dense=top_dense, query_terms=terms, matched_terms=matched,
-                         rare_matched=rare, unknown_specifics=unknown)
+                         rare_matched=rare, unknown_specifics=unknown,
+                         context=extra + self.neighbours(hits + extra))
 
     def _diversify(
         self, results: list[NodeWithScore], k: int, dense: dict[str, float], bm25: dict[str, float]
@@ -300,7 +343,9 @@ class Retriever:
         return [self._hit(rank, score, r, dense, bm25) for rank, (score, r) in enumerate(chosen, start=1)]
 
     @staticmethod
-    def _hit(rank: int, score: float, r: NodeWithScore, dense: dict[str, float], bm25: dict[str, float]) -> Hit:
+    def _hit(
+        rank: int, score: float, r: NodeWithScore, dense: dict[str, float], bm25: dict[str, float]
+    ) -> Hit:
         m = r.node.metadata
         nid = r.node.node_id
         page = m.get("page")

@@ -11,7 +11,16 @@ from assistant.retrieval import Retrieval
 from assistant.types import Citation, Hit
 
 STOPWORDS = frozenset(
-    ["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "tell", "give", "list", "describe", "explain", "according", "say", "said", "says", "please", "many", "much", "did", "does", "per"]
+    """
+    a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself no nor not now of off on once only or other our ours ourselves out over
+    own same she should so some such than that the their theirs them themselves then there these
+    they this those through to too under until up very was we were what when where which while who
+    whom why will with would you your yours yourself yourselves tell give list describe explain
+    according say said says please many much did does per
+    """.split()
 )
 WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]|\d[\d,.]*\d|\d")
 MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -19,7 +28,8 @@ MARKER = re.compile(r"\[(\d{1,3})\]")
 
 def content_words(text: str) -> list[str]:
     """Lower-cased words of ``text`` that carry meaning (stop words removed)."""
-    return [w.lower().strip("'’") for w in WORD.findall(text) if w.lower() not in STOPWORDS]
+    words = (re.sub(r"['’]s$", "", w.lower()).strip("'’") for w in WORD.findall(text))
+    return [w for w in words if w and w not in STOPWORDS]
 
 
 def specific_terms(question: str) -> list[str]:

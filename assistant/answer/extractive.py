@@ -1,10 +1,17 @@
 """The offline default: an answer composed of verbatim corpus sentences, each cited.
 
-Sentences of the retrieved passages are scored against the question (embedding similarity plus
-overlap of rare terms; names and figures of the question weigh most), chosen greedily so that each
-new sentence adds question terms not yet covered and is not a near-duplicate, then ordered by
-document and position. Every sentence is a slice of its passage, so every citation holds by
-construction. Below the evidence threshold it refuses.
+1. Candidates: the sentences of the retrieved passages (table rows are scored together with the
+   header lines above them, so "mine production in 2024" finds "China 255,000 270,000 …").
+2. Scores: embedding similarity to the question plus overlap with the question's terms, weighted
+   by their rarity among the candidates (names and figures of the question count double), plus a
+   small prior for the passage's retrieval rank.
+3. Focus: the answer is built from the best document; another document contributes only a sentence
+   that is nearly as relevant and covers a term of the question the answer does not cover yet
+   (that is how a two-document question gets both documents, and a one-document question one).
+4. Order: grouped by document, in document order, each sentence cited.
+
+Every sentence is a slice of its passage, so every citation holds by construction. Below the
+evidence threshold, or when the question names something absent from the corpus, it refuses.
 """
 
 from __future__ import annotations
@@ -12,7 +19,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -21,144 +29,30 @@ from assistant.chunking import count_tokens, sentence_spans
 from assistant.config import Settings
 from assistant.embedding import Embedder
 from assistant.retrieval import Retrieval
+from assistant.types import Hit
+
+MAX_EMBEDDED = 32  # sentences embedded per answer: keeps an answer's cost flat
+SAME_DOC_MARGIN = 0.24  # a further sentence of the focus document may score this much below the best
+OTHER_DOC_MARGIN = 0.06  # a sentence of another document must be this close and add coverage
 
 
-def _stem(word: str) -> str:
-    w = word.lower().replace(",", "")
-    for suffix in ("ing", "ies", "es", "ed", "s", "'s", "’s"):
-        if len(w) > len(suffix) + 3 and w.endswith(suffix):
-            return w[: -len(suffix)]
-    return w
+@lru_cache(maxsize=1)
+def _stemmer():  # type: ignore[no-untyped-def]
+    import Stemmer  # PyStemmer, installed with bm25s
+
+    return Stemmer.Stemmer("english")
 
 
-class ExtractiveBackend(AnswerBackend):
-    """Query-focused extractive summarisation over the retrieved passages."""
+def stem(word: str) -> str:
+    """Snowball stem of a lower-cased word; figures keep their digits only ("270,000" -> "270000")."""
+    w = re.sub(r"['’]s$", "", word.lower())
+    if w[:1].isdigit():
+        return w.replace(",", "")
+    return str(_stemmer().stemWord(w))
 
-    name = "extractive"
 
-    def __init__(self, settings: Settings, embedder: Embedder) -> None:
-        self.settings = settings
-        self.embedder = embedder
-        self.max_embedded = 24
-
-    # ------------------------------------------------------------------ evidence
-
-    @staticmethod
-    def _candidates(hits: list[Any]) -> list[tuple[int, int, str, str]]:
-        """(hit index, start in document, sentence, scoring text) for each distinct sentence.
-
-        A table row ("China 255,000 270,000 44,000,000") is scored together with the header
-        lines above it in its passage, so "mine production in 2024" finds the row.
-        """
-        cands: list[tuple[int, int, str, str]] = []
-        seen: set[tuple[str, int]] = set()
-        for hi, h in enumerate(hits):
-            header: list[str] = []
-            for a, b in sentence_spans(h.text):
-                s = h.text[a:b]
-                row = _is_table_row(s)
-                if not row:
-                    header = (header + [s])[-2:] if len(s) < 120 else [s[:200]]
-                key = (h.doc_id, h.start_char + a)
-                words = len(WORD.findall(s))
-                if key in seen or (row and _is_header_row(s)) or (not row and words < 5):
-                    continue
-                if not row and s.rstrip().endswith(":") and words < 8:
-                    continue  # a short lead-in ("For the Government of Japan:") says nothing
-                seen.add(key)
-                cands.append((hi, h.start_char + a, s, (" ".join(header) + " " + s) if row else s))
-        return cands
-
-    def _off_corpus(self, retrieval: Retrieval) -> bool:
-        """The question names something the corpus never mentions (a name, acronym or figure
-        absent from every document, common metonyms aside): it is about something else.
-
-        Measured on the shipped eval set: dense similarity does not separate such questions from
-        paraphrased answerable ones, unknown names do (see README, "Refusals")."""
-        return bool(retrieval.unknown_specifics)
-
-    def generate(
-        self, question: str, retrieval: Retrieval, history: list[dict[str, str]]
-    ) -> Iterator[str | Draft]:
-        hits = retrieval.hits
-        if not hits or self._off_corpus(retrieval):
-            yield Draft(text="", quotes=[], refused=True)
-            return
-        cands = self._candidates(hits)
-        if not cands:
-            yield Draft(text="", quotes=[], refused=True)
-            return
-        q_terms = {_stem(w) for w in content_words(question)}
-        q_specific = {_stem(w.strip("'’")) for w in specific_terms(question)}
-        docs_terms = [{_stem(w) for w in content_words(c[3])} for c in cands]
-        n = len(cands)
-        df = {t: sum(1 for d in docs_terms if t in d) for t in q_terms}
-        weight = {t: (2.0 if t in q_specific else 1.0) * math.log(1 + n / (1 + df[t])) for t in q_terms}
-        total = sum(weight.values()) or 1.0
-        lexical = [sum(weight[t] for t in q_terms if t in terms) / total for terms in docs_terms]
-        # embed only the most promising sentences: the cost of an answer stays flat
-        prior = [0.05 * (len(hits) - c[0]) / len(hits) for c in cands]
-        order = sorted(range(n), key=lambda i: -(lexical[i] + prior[i]))
-        keep = sorted(order[: self.max_embedded])
-        cands = [cands[i] for i in keep]
-        docs_terms = [docs_terms[i] for i in keep]
-        lexical = [lexical[i] for i in keep]
-        prior = [prior[i] for i in keep]
-        n = len(cands)
-        q_vec = np.asarray(self.embedder.query(question))
-        s_vecs = self.embedder.encode_cached([c[3] for c in cands])
-        sims = s_vecs @ q_vec
-        base = [float(sims[i]) + 0.6 * lexical[i] + prior[i] for i in range(n)]
-        evidence = max(float(sims.max()), retrieval.top_dense)
-        if evidence < self.settings.min_relevance:
-            yield Draft(text="", quotes=[], refused=True)
-            return
-        best_i = max(range(n), key=lambda i: base[i])
-        best = base[best_i]
-        chosen: list[int] = [best_i]
-        covered = set(docs_terms[best_i]) & q_terms
-        docs = {hits[cands[best_i][0]].doc_id}
-        used = count_tokens(cands[best_i][2])
-        remaining = set(range(n)) - {best_i}
-        while remaining and len(chosen) < self.settings.max_sentences:
-            def gain(i: int) -> float:
-                new = sum(weight[t] for t in q_terms if t in docs_terms[i] and t not in covered) / total
-                redund = max(float(s_vecs[i] @ s_vecs[j]) for j in chosen)
-                return base[i] + 0.5 * new - max(0.0, redund - 0.7)
-
-            i = max(remaining, key=gain)
-            remaining.discard(i)
-            g = gain(i)
-            same_doc = hits[cands[i][0]].doc_id in docs
-            # another document must be nearly as relevant, or bring a name or figure of the
-            # question that the answer does not cover yet
-            new_specific = any(t in q_specific and t not in covered for t in docs_terms[i])
-            floor = best - (0.18 if same_doc else (0.15 if new_specific else 0.05))
-            if g < floor:
-                break
-            cost = count_tokens(cands[i][2])
-            if used + cost > self.settings.answer_tokens:
-                continue
-            chosen.append(i)
-            covered |= docs_terms[i] & q_terms
-            docs.add(hits[cands[i][0]].doc_id)
-            used += cost
-        # order: documents by their best sentence, then document order within each
-        by_doc: dict[str, list[int]] = {}
-        for i in sorted(chosen, key=lambda i: -base[i]):
-            by_doc.setdefault(hits[cands[i][0]].doc_id, []).append(i)
-        quotes: list[tuple[int, str, int | None, bool]] = []
-        paragraphs: list[str] = []
-        for items in by_doc.values():
-            parts = []
-            for i in sorted(items, key=lambda i: cands[i][1]):
-                hi, dstart, s, _scoring = cands[i]
-                quotes.append((hi, s, dstart, True))
-                sentence = re.sub(r"^[-•●▪◦*]\s+", "", s)
-                parts.append(f"{sentence} {{{{cite:{len(quotes) - 1}}}}}")
-            paragraphs.append(" ".join(parts))
-        # no deltas: the caller streams the numbered text once it is final
-        yield Draft(text="\n\n".join(paragraphs), quotes=quotes)
+def _terms(text: str) -> set[str]:
+    return {stem(w) for w in content_words(text)}
 
 
 def _is_header_row(sentence: str) -> bool:
@@ -171,3 +65,256 @@ def _is_table_row(sentence: str) -> bool:
     tokens = sentence.split()
     numeric = sum(1 for t in tokens if re.fullmatch(r"[-–—>$(]*\d[\d,.%]*\)?|[—–-]|NA|W|E", t))
     return numeric >= 2 and numeric >= 0.4 * len(tokens)
+
+
+def _is_heading(sentence: str, title: str) -> bool:
+    """A title or heading line: says what follows, answers nothing."""
+    s = sentence.strip()
+    if s.lower().rstrip(".:") == title.lower().rstrip(".:") or s.lower() in title.lower():
+        return True
+    words = WORD.findall(s)
+    return not re.search(r"[.!?;:]$", s) and len(words) < 12 and not re.search(r"\d", s)
+
+
+ANSWER_TYPE_BONUS = 0.08
+RANK_PRIOR = 0.1  # score bonus of the top passage over the last, by retrieval rank
+_DATE = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november|"
+                   r"december)\b|\b(?:19|20)\d\d\b|\b\d{1,2}(?:st|nd|rd|th) day of\b", re.IGNORECASE)
+
+
+def _answer_type(question: str) -> str | None:
+    """What kind of answer the question asks for: a person/organisation, a date, or a figure."""
+    q = question.lower().strip()
+    if re.match(r"^(who|whom|whose)\b", q) or re.search(r"\b(which|what) (company|firm|official|"
+                                                       r"agency|person|leader|minister|secretary)\b", q):
+        return "name"
+    if re.match(r"^when\b", q) or re.search(r"\b(what|which) (date|day|year|month)\b|\bon what date\b", q):
+        return "date"
+    if re.search(r"\bhow (much|many|large|big|high|low)\b|\bwhat (share|percentage|percent|amount|"
+                 r"value|price|volume|quantity|number)\b", q):
+        return "number"
+    return None
+
+
+def _has_type(sentence: str, kind: str, question: str) -> bool:
+    if kind == "date":
+        return bool(_DATE.search(sentence))
+    if kind == "number":
+        q_numbers = set(re.findall(r"\d[\d,.]*", question))
+        return any(x not in q_numbers and not re.fullmatch(r"(19|20)\d\d", x)
+                   for x in re.findall(r"\d[\d,.]*", sentence))
+    q_words = {w.lower() for w in WORD.findall(question)}
+    names = re.findall(r"\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-zA-Z]+\b", sentence)
+    return any(not {w.lower() for w in WORD.findall(nm)} <= q_words for nm in names)
+
+
+_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
+           "october", "november", "december"]
+
+
+def _date_bonus(question: str, passages: list[Hit]) -> dict[str, float]:
+    """Analysts name documents by date ("the March 2025 order"): a document dated in a year the
+    question names gets a small bonus, more when the month matches too."""
+    years = set(re.findall(r"\b(19\d\d|20\d\d)\b", question))
+    if not years:
+        return {}
+    q = question.lower()
+    months = {f"{i + 1:02d}" for i, m in enumerate(_MONTHS) if re.search(rf"\b{m}\b", q)}
+    bonus: dict[str, float] = {}
+    for h in passages:
+        if not h.date or h.date[:4] not in years:
+            continue
+        bonus[h.doc_id] = 0.08 if len(h.date) >= 7 and h.date[5:7] in months else 0.04
+    return bonus
+
+
+@dataclass
+class _Cand:
+    hit: int  # index into hits
+    start: int  # start in the document
+    text: str  # the verbatim sentence
+    scoring: str  # text used for scoring (row plus its header)
+    terms: set[str]
+
+
+def _segments(passages: list[Hit]) -> list[tuple[str, int, str]]:
+    """Contiguous stretches of document text covered by the passages: ``(doc_id, start, text)``.
+    Chunks are exact slices of their document, so overlapping ones join without seams."""
+    by_doc: dict[str, list[Hit]] = {}
+    for h in passages:
+        by_doc.setdefault(h.doc_id, []).append(h)
+    out: list[tuple[str, int, str]] = []
+    for doc_id, items in by_doc.items():
+        items.sort(key=lambda h: h.start_char)
+        start, text = items[0].start_char, items[0].text
+        for h in items[1:]:
+            end = start + len(text)
+            if h.start_char <= end:
+                text += h.text[end - h.start_char :] if h.end_char > end else ""
+            else:
+                out.append((doc_id, start, text))
+                start, text = h.start_char, h.text
+        out.append((doc_id, start, text))
+    return out
+
+
+def _short(line: str) -> bool:
+    return len(WORD.findall(line)) < 6 and not _is_table_row(line)
+
+
+def _blocks(text: str) -> list[tuple[int, int]]:
+    """Sentence spans, with runs of consecutive short lines (a signature block: "For the
+    Government of Japan: … Takaichi Sanae … Prime Minister") joined into one span."""
+    spans = sentence_spans(text)
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(spans):
+        j = i
+        while j + 1 < len(spans) and not text[spans[j][1]:spans[j + 1][0]].strip():
+            line, nxt = text[spans[j][0]:spans[j][1]], text[spans[j + 1][0]:spans[j + 1][1]]
+            lead_in = j == i and line.rstrip().endswith(":") and len(WORD.findall(line)) < 12
+            if not ((_short(line) or lead_in) and _short(nxt)):
+                break
+            j += 1
+        out.append((spans[i][0], spans[j][1]))
+        i = j + 1
+    return out
+
+
+def candidates(passages: list[Hit]) -> list[_Cand]:
+    """Distinct answer-worthy sentences of the passages (see module docstring). Each is
+    attributed to the best-ranked passage that contains it whole (retrieved hits before context)."""
+    order = sorted(range(len(passages)), key=lambda i: (passages[i].rank == 0, passages[i].rank))
+    out: list[_Cand] = []
+    for doc_id, seg_start, text in _segments(passages):
+        header: list[str] = []
+        in_table = False
+        for a, b in _blocks(text):
+            s = text[a:b]
+            row = _is_table_row(s) and not _is_header_row(s)
+            if not row:
+                if in_table or len(header) >= 3:
+                    header = []
+                header.append(s[:200])
+                in_table = False
+            else:
+                in_table = True
+            words = len(WORD.findall(s))
+            start, end = seg_start + a, seg_start + b
+            owner = next((i for i in order if passages[i].doc_id == doc_id
+                          and passages[i].start_char <= start and end <= passages[i].end_char), None)
+            if owner is None or _is_header_row(s):
+                continue
+            if not row and (words < 5 or _is_heading(s, passages[owner].title)):
+                continue
+            if not row and s.rstrip().endswith(":") and words < 8:
+                continue  # a short lead-in ("For the Government of Japan:") says nothing
+            scoring = (" ".join(header[-3:]) + " " + s) if row else s
+            out.append(_Cand(owner, start, s, scoring, _terms(scoring)))
+    return out
+
+
+class ExtractiveBackend(AnswerBackend):
+    """Query-focused extractive answers over the retrieved passages."""
+
+    name = "extractive"
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+
+    def _off_corpus(self, retrieval: Retrieval) -> bool:
+        """The question names something the corpus never mentions (a name, acronym or figure
+        absent from every document, common metonyms aside): it is about something else.
+
+        Measured on the shipped eval set: dense similarity does not separate such questions from
+        paraphrased answerable ones; unknown names do (see README, "Refusals")."""
+        return bool(retrieval.unknown_specifics)
+
+    def generate(
+        self, question: str, retrieval: Retrieval, history: list[dict[str, str]]
+    ) -> Iterator[str | Draft]:
+        hits = retrieval.passages
+        k = max(1, len(retrieval.hits))
+        cands = candidates(hits) if retrieval.hits and not self._off_corpus(retrieval) else []
+        if not cands:
+            yield Draft(text="", quotes=[], refused=True)
+            return
+        q_terms = _terms(question)
+        q_specific = {stem(w) for w in specific_terms(question)}
+        n = len(cands)
+        df = {t: sum(1 for c in cands if t in c.terms) for t in q_terms}
+        weight = {t: (2.0 if t in q_specific else 1.0) * math.log(1 + n / (1 + df[t])) for t in q_terms}
+        total = sum(weight.values()) or 1.0
+
+        def lexical(c: _Cand, exclude: set[str] = frozenset()) -> float:  # type: ignore[assignment]
+            return sum(weight[t] for t in q_terms if t in c.terms and t not in exclude) / total
+
+        # retrieval prior: by the rank of the passage (context chunks rank just below their hit)
+        doc_rank: dict[str, int] = {}
+        for h in retrieval.hits:
+            doc_rank.setdefault(h.doc_id, h.rank)
+        prior = [RANK_PRIOR * (k + 1 - doc_rank.get(hits[c.hit].doc_id, k + 1)) / k for c in cands]
+        pre = sorted(range(n), key=lambda i: -(lexical(cands[i]) + prior[i]))[:MAX_EMBEDDED]
+        cands = [cands[i] for i in sorted(pre)]
+        prior = [prior[i] for i in sorted(pre)]
+        n = len(cands)
+        q_vec = np.asarray(self.embedder.query(question))
+        vecs = self.embedder.encode_cached([c.scoring for c in cands])
+        sims = vecs @ q_vec
+        if max(float(sims.max()), retrieval.top_dense) < self.settings.min_relevance:
+            yield Draft(text="", quotes=[], refused=True)
+            return
+        dated = _date_bonus(question, hits)
+        wants = _answer_type(question)
+        base = [
+            float(sims[i]) + 0.6 * lexical(cands[i]) + prior[i] + dated.get(hits[cands[i].hit].doc_id, 0.0)
+            + (ANSWER_TYPE_BONUS if wants and _has_type(cands[i].text, wants, question) else 0.0)
+            for i in range(n)
+        ]
+
+        # the focus document: the one whose best sentence scores highest
+        best_i = max(range(n), key=lambda i: base[i])
+        best = base[best_i]
+        focus = hits[cands[best_i].hit].doc_id
+        chosen = [best_i]
+        meta = hits[cands[best_i].hit]
+        # what the focus document's title, publisher and date say is covered too ("USGS", "Japan")
+        covered = (cands[best_i].terms | _terms(f"{meta.title} {meta.publisher} {meta.date or ''}")) & q_terms
+        used = count_tokens(cands[best_i].text)
+        for i in sorted(range(n), key=lambda i: -base[i]):
+            if i in chosen or len(chosen) >= self.settings.max_sentences:
+                continue
+            c = cands[i]
+            redundant = max(float(vecs[i] @ vecs[j]) for j in chosen) > 0.85
+            if redundant:
+                continue
+            if hits[c.hit].doc_id == focus:
+                ok = base[i] >= best - SAME_DOC_MARGIN
+            else:
+                new = lexical(c, covered)
+                ok = base[i] >= best - OTHER_DOC_MARGIN and new >= 0.15 and bool(
+                    (c.terms - covered) & q_terms
+                )
+            cost = count_tokens(c.text)
+            if not ok or used + cost > self.settings.answer_tokens:
+                continue
+            chosen.append(i)
+            covered |= c.terms & q_terms
+            used += cost
+        # order: documents by their best sentence, then document order within each
+        by_doc: dict[str, list[int]] = {}
+        for i in sorted(chosen, key=lambda i: -base[i]):
+            by_doc.setdefault(hits[cands[i].hit].doc_id, []).append(i)
+        quotes: list[tuple[int, str, int | None, bool]] = []
+        paragraphs: list[str] = []
+        for items in by_doc.values():
+            parts = []
+            for i in sorted(items, key=lambda i: cands[i].start):
+                c = cands[i]
+                quotes.append((c.hit, c.text, c.start, True))
+                sentence = re.sub(r"\s+", " ", re.sub(r"^[-•●▪◦*]\s+", "", c.text))
+                parts.append(f"{sentence} {{{{cite:{len(quotes) - 1}}}}}")
+            paragraphs.append(" ".join(parts))
+        # no deltas: the caller streams the numbered text once it is final
+        yield Draft(text="\n\n".join(paragraphs), quotes=quotes)
