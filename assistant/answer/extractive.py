@@ -32,6 +32,7 @@ from assistant.retrieval import Retrieval
 from assistant.types import Hit
 
 MAX_EMBEDDED = 32  # sentences embedded per answer: keeps an answer's cost flat
+TOP_PASSAGES_IN_FULL = 2  # passages whose every sentence is scored by embedding
 SAME_DOC_MARGIN = 0.24  # a further sentence of the focus document may score this much below the best
 OTHER_DOC_MARGIN = 0.06  # a sentence of another document must be this close and add coverage
 
@@ -255,7 +256,12 @@ class ExtractiveBackend(AnswerBackend):
         for h in retrieval.hits:
             doc_rank.setdefault(h.doc_id, h.rank)
         prior = [RANK_PRIOR * (k + 1 - doc_rank.get(hits[c.hit].doc_id, k + 1)) / k for c in cands]
-        pre = sorted(range(n), key=lambda i: -(lexical(cands[i]) + prior[i]))[:MAX_EMBEDDED]
+        # embed every sentence of the best passages (paraphrases share no words with the
+        # question), then the lexically most promising of the rest, up to MAX_EMBEDDED
+        top_chunks = {h.chunk_id for h in retrieval.hits[:TOP_PASSAGES_IN_FULL]}
+        full = [i for i in range(n) if hits[cands[i].hit].chunk_id in top_chunks]
+        rest = sorted((i for i in range(n) if i not in set(full)), key=lambda i: -(lexical(cands[i]) + prior[i]))
+        pre = (full + rest)[: max(MAX_EMBEDDED, len(full))]
         cands = [cands[i] for i in sorted(pre)]
         prior = [prior[i] for i in sorted(pre)]
         n = len(cands)
