@@ -55,7 +55,11 @@ class Settings(BaseSettings):
     # --- retrieval -------------------------------------------------------------------
     top_k: int = Field(5, ge=1, le=100, description="Passages retrieved per question.")
     retrieval_mode: RetrievalMode = Field("hybrid", description="hybrid, dense or bm25.")
-    fusion_mode: FusionMode = Field("reciprocal_rerank", description="How dense and BM25 lists fuse.")
+    fusion_mode: FusionMode = Field(
+        "relative_score",
+        description="How dense and BM25 lists fuse: relative_score (min-max normalised scores, summed; "
+        "measured best on the eval set) or reciprocal_rerank (RRF).",
+    )
     dense_candidates: int = Field(20, ge=1, le=1000, description="Dense candidates before fusion.")
     bm25_candidates: int = Field(20, ge=1, le=1000, description="BM25 candidates before fusion.")
     doc_diversity: float = Field(
