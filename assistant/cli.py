@@ -9,18 +9,39 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from assistant.config import Settings
 from assistant.evals.cli import eval_group
 from assistant.types import AssistantError
 
 
+def _invalid(exc: ValidationError) -> str:
+    """What is wrong with the settings, field by field, without the values given: pydantic's own
+    message quotes the input, which holds ASSISTANT_LLM_API_KEY and ASSISTANT_UI_AUTH."""
+    problems = [
+        f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+        for e in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+    return "invalid setting: " + "; ".join(problems)
+
+
 def _settings(**overrides: Any) -> Settings:
     clean = {k: v for k, v in overrides.items() if v not in (None, (), [])}
     try:
         return Settings(**clean)
-    except Exception as exc:  # pydantic ValidationError: name the field, no traceback
-        raise click.UsageError(f"invalid setting: {exc}") from exc
+    except ValidationError as exc:  # name the field, no traceback, no secrets
+        raise click.UsageError(_invalid(exc)) from None
+
+
+class _Main(click.Group):
+    """The command group; settings built by any subcommand (``eval`` too) fail as a usage error."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ValidationError as exc:
+            raise click.UsageError(_invalid(exc), ctx) from None
 
 
 def _open(settings: Settings) -> Any:
@@ -34,7 +55,8 @@ def _fail(exc: Exception) -> None:
     sys.exit(2)
 
 
-index_option = click.option("--index", "index_dir", type=click.Path(path_type=Path), envvar="ASSISTANT_INDEX_DIR",
+index_option = click.option("--index", "index_dir", type=click.Path(path_type=Path),
+                            envvar="ASSISTANT_INDEX_DIR",
                             help="Index folder [ASSISTANT_INDEX_DIR, default indexes/default].")
 backend_option = click.option("--backend", type=click.Choice(["extractive", "openai", "ollama"]),
                               envvar="ASSISTANT_BACKEND", help="Answer backend [ASSISTANT_BACKEND].")
@@ -43,7 +65,7 @@ k_option = click.option("-k", "top_k", type=click.IntRange(1, 100), envvar="ASSI
 doc_option = click.option("--doc", "doc_ids", multiple=True, help="Restrict to this doc_id (repeatable).")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="corpus-assistant")
 def main() -> None:
     """Answer questions from a curated document corpus, with a citation behind every claim."""

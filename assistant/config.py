@@ -20,7 +20,9 @@ class Settings(BaseSettings):
     reads the environment at import time.
     """
 
-    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="ignore", validate_assignment=True)
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_", extra="ignore", validate_assignment=True, hide_input_in_errors=True
+    )
 
     # --- locations -------------------------------------------------------------------
     corpus_dir: Path = Field(Path("corpus"), description="Folder of documents plus manifest.yaml.")
@@ -95,7 +97,9 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
 
     # --- ingestion -------------------------------------------------------------------
-    max_file_mb: float = Field(64.0, gt=0, description="Documents larger than this are refused.")
+    max_file_mb: float = Field(
+        20.0, gt=0, description="Documents larger than this are refused (a 50 MB text is ~76k chunks)."
+    )
 
     # --- UI --------------------------------------------------------------------------
     ui_host: str = Field("127.0.0.1", description="Address the UI binds.")

@@ -4,7 +4,13 @@ LlamaIndex's ``IngestionPipeline`` with a persisted docstore and ``UPSERTS_AND_D
 what changed: an unchanged document is skipped (nothing embedded), a changed one has its old
 chunks deleted and is re-embedded, a document gone from the corpus has its chunks deleted.
 What the pipeline lacks is written here: per-file failures that keep the stored copy, an atomic
-docstore, reconciliation of chunks orphaned by a crash, and the BM25 snapshot.
+docstore, recovery from a crash, and the BM25 snapshot.
+
+Crash safety. The docstore is persisted (atomically) only after Chroma holds every chunk, and it
+is the commit point. Before Chroma is touched, ``pending.json`` lists the documents this run
+rewrites; an ingest that finds it (the previous one died) forgets those documents and embeds them
+again, and first deletes every chunk whose document the docstore does not hold (Chroma's ``add``
+keeps an existing id's old metadata, so leftovers must go before anything is added).
 """
 
 from __future__ import annotations
@@ -19,16 +25,21 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.chunking import chunk_document
 from assistant.config import Settings
-from assistant.loaders import LoadError, date_range, discover, load_document, read_manifest
+from assistant.loaders import LoadError, date_range, discover, doc_id_for, load_document, read_manifest
 from assistant.store import (
+    DOCSTORE_FILE,
     all_chunks,
     bm25_state,
+    clear_pending,
     index_lock,
     load_docstore,
     nodes_from_chroma,
     persist_docstore,
+    read_pending,
+    remove_stale_files,
     vector_store,
     write_bm25,
+    write_pending,
 )
 from assistant.types import AssistantError, FailedDocument, IngestReport
 
@@ -99,6 +110,18 @@ def _fingerprint(hashes: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(sorted(hashes.items())).encode()).hexdigest()
 
 
+def _doc_hashes(docstore: Any) -> dict[str, str]:
+    """``doc_id -> content hash`` of every stored document. (The docstore's own
+    ``get_all_document_hashes`` maps hash -> id, so two documents with equal text and metadata
+    collide and one of them is lost.)"""
+    return {doc_id: h for doc_id in docstore.docs if (h := docstore.get_document_hash(doc_id))}
+
+
+def _delete_chunks(collection: Any, ids: list[str]) -> None:
+    for start in range(0, len(ids), 5000):
+        collection.delete(ids=ids[start : start + 5000])
+
+
 def ingest(
     corpus_dir: Path,
     index_dir: Path,
@@ -115,26 +138,43 @@ def ingest(
     started = time.perf_counter()
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
-        raise AssistantError(f"corpus folder {corpus_dir} does not exist; pass the folder that holds your documents")
+        raise AssistantError(
+            f"corpus folder {corpus_dir} does not exist; pass the folder that holds your documents"
+        )
     report = IngestReport()
     with index_lock(index_dir):
+        remove_stale_files(index_dir)
         store = vector_store(settings, index_dir)
         collection = store._collection
         if rebuild:
-            ids = [i for i, _t, _m in all_chunks(collection)]
-            for start in range(0, len(ids), 5000):
-                collection.delete(ids=ids[start : start + 5000])
-            (index_dir / "docstore.json").unlink(missing_ok=True)
+            # docstore first: if the deletes below are interrupted, every chunk left is an orphan
+            (index_dir / DOCSTORE_FILE).unlink(missing_ok=True)
+            _delete_chunks(collection, [i for i, _t, _m in all_chunks(collection)])
         docstore = load_docstore(index_dir)
-        before = dict(docstore.get_all_document_hashes())  # hash -> doc_id
-        before_by_id = {doc_id: h for h, doc_id in before.items()}
+        before_by_id = _doc_hashes(docstore)
 
         manifest = read_manifest(corpus_dir)
         for warning in manifest.warnings:
             print(f"warning: {warning}", file=sys.stderr)
+        for name in sorted(manifest.entries):
+            if not (corpus_dir / name).exists():
+                print(f"warning: {corpus_dir / 'manifest.yaml'}: entry {name!r} names no file in the corpus; "
+                      "entry ignored", file=sys.stderr)
         files, skipped = discover(corpus_dir)
         for path, reason in skipped:
             report.failed.append(FailedDocument(str(path), reason))
+        # names that differ only in the extension would be one document: refuse them all (a stored
+        # copy is kept) rather than let the order of the files pick one
+        by_id: dict[str, list[Path]] = {}
+        for path in files:
+            by_id.setdefault(doc_id_for(path, corpus_dir), []).append(path)
+        for doc_id, paths in by_id.items():
+            if len(paths) > 1:
+                names = " and ".join(p.name for p in paths)
+                for path in paths:
+                    report.failed.append(FailedDocument(
+                        str(path), f"{names} would be the same document {doc_id!r}; rename all but one"))
+        files = [p for p in files if len(by_id[doc_id_for(p, corpus_dir)]) == 1]
         max_bytes = int(settings.max_file_mb * 2**20)
         documents: list[Any] = []
         for path in _progress(files, "loading", progress):
@@ -181,6 +221,23 @@ def ingest(
         report.removed = len(set(before_by_id) - current)
         report.unchanged -= len([d for d in documents if d.id_ in failed_ids])
 
+        # An ingest that died while changing Chroma left pending.json: its documents are embedded again.
+        pending = read_pending(index_dir)
+        pending = set(before_by_id) if "*" in pending else pending
+        for doc_id in pending:
+            docstore.delete_document(doc_id, raise_error=False)
+        stored = _doc_hashes(docstore)
+        gone = set(stored) - current
+        rewritten = {d.id_ for d in documents if stored.get(d.id_) != d.hash} | gone | pending
+        if rewritten:
+            write_pending(index_dir, rewritten)  # before the first change to Chroma
+        for doc_id in gone:  # removed here, not by the pipeline, which misses documents of equal hash
+            docstore.delete_document(doc_id, raise_error=False)
+        # Chunks of documents the docstore does not hold: removed ones, and orphans of a crash.
+        keep = set(stored) - gone
+        orphans = [i for i, _t, meta in all_chunks(collection) if meta.get("doc_id") not in keep]
+        _delete_chunks(collection, orphans)
+
         pipeline = IngestionPipeline(
             transformations=[make_chunker(settings), embedder.model],
             docstore=docstore,
@@ -190,15 +247,11 @@ def ingest(
         nodes = pipeline.run(documents=documents, show_progress=progress)
         report.chunks_written = len(nodes)
         persist_docstore(docstore, index_dir)
+        clear_pending(index_dir)
 
-        # Reconcile: chunks whose document the docstore does not hold were orphaned by a crash.
-        keep = set(docstore.get_all_document_hashes().values())
-        orphans = [i for i, _t, meta in all_chunks(collection) if meta.get("doc_id") not in keep]
-        for start in range(0, len(orphans), 5000):
-            collection.delete(ids=orphans[start : start + 5000])
-
-        fingerprint = _fingerprint(docstore.get_all_document_hashes())
-        if report.chunks_written or orphans or report.removed or bm25_state(index_dir).get("fingerprint") != fingerprint:
+        fingerprint = _fingerprint(_doc_hashes(docstore))
+        stale = bm25_state(index_dir).get("fingerprint") != fingerprint
+        if report.chunks_written or orphans or report.removed or stale:
             write_bm25(nodes_from_chroma(collection), index_dir, fingerprint)
     report.seconds = time.perf_counter() - started
     return report

@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -228,9 +228,10 @@ def clean_markdown(text: str) -> str:
 
 
 class _HTMLText(HTMLParser):
-    _SKIP = {"script", "style", "nav", "footer", "header", "noscript", "form", "svg", "aside"}
-    _BLOCK = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article",
-              "blockquote", "pre", "table", "ul", "ol", "title"}
+    _SKIP: ClassVar[set[str]] = {"script", "style", "nav", "footer", "header", "noscript", "form", "svg",
+                                 "aside"}
+    _BLOCK: ClassVar[set[str]] = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section",
+                                  "article", "blockquote", "pre", "table", "ul", "ol", "title"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -350,10 +351,15 @@ def load_pdf(path: Path) -> tuple[str, list[tuple[int, int, int | None]]]:
         with pdfplumber.open(str(path)) as pdf:
             raw_pages = [_page_lines(page) for page in pdf.pages]
     except Exception as exc:  # pdfminer raises many kinds on damaged or encrypted files
-        name = exc.__class__.__name__
-        if "Password" in name or "Encrypt" in name or "encrypt" in str(exc).lower():
+        # pdfplumber wraps pdfminer's error (PdfminerException(PDFPasswordIncorrect())): look inside
+        causes = [exc, *(a for a in exc.args if isinstance(a, BaseException))]
+        causes += [c for c in (exc.__cause__, exc.__context__) if c is not None]
+        if any("Password" in type(c).__name__ or "Encrypt" in type(c).__name__ or "encrypt" in str(c).lower()
+               for c in causes):
             raise LoadError("the PDF is encrypted with a password; decrypt it and ingest again") from exc
-        raise LoadError(f"not a readable PDF ({name}: {str(exc)[:200]})") from exc
+        detail = next((f"{type(c).__name__}: {str(c).strip()[:200]}" for c in causes if str(c).strip()),
+                      type(exc).__name__)
+        raise LoadError(f"not a readable PDF, damaged or truncated ({detail})") from exc
     pages = [[_normalise_chars(line) for line in lines] for lines in raw_pages]
     repeated = _repeated_lines(pages)
     parts: list[str] = []
@@ -447,7 +453,9 @@ def load_document(path: Path, corpus_dir: Path, manifest: Manifest | None = None
             text = clean_plain_text(raw)
         sections = [(0, len(text), None)]
     if not text.strip():
-        raise LoadError("no text content (empty, whitespace only, or a scanned PDF without a text layer)")
+        if suffix == ".pdf":
+            raise LoadError("no text content: a scanned PDF without a text layer, or a damaged one")
+        raise LoadError("no text content (empty or whitespace only)")
     doc_id = doc_id_for(path, corpus_dir)
     meta = dict((manifest.entries if manifest else {}).get(path.relative_to(corpus_dir).as_posix(), {}))
     meta.setdefault("title", _first_line_title(text, doc_id))
@@ -469,16 +477,19 @@ def discover(corpus_dir: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
         if any(part.startswith(".") for part in rel.parts) or path.name == MANIFEST_NAME:
             continue
         if path.is_symlink():
-            target = path.resolve()
+            try:
+                target = path.resolve(strict=True)
+            except (OSError, RuntimeError):  # dangling, or a loop (RuntimeError before Python 3.13)
+                skipped.append((path, "broken symlink (its target is missing or loops); refused"))
+                continue
             if not target.is_relative_to(root):
                 skipped.append((path, f"symlink points outside the corpus folder ({target}); refused"))
                 continue
         if not path.is_file():
             continue
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            skipped.append(
-                (path, f"unsupported file type {path.suffix or '(none)'}; use {', '.join(SUPPORTED_SUFFIXES)}")
-            )
+            suffix = path.suffix or "(none)"
+            skipped.append((path, f"unsupported file type {suffix}; use {', '.join(SUPPORTED_SUFFIXES)}"))
             continue
         files.append(path)
     return files, skipped

@@ -4,7 +4,10 @@ Layout of an index folder::
 
     chroma/            embedded Chroma database (absent in server mode)
     docstore.json      LlamaIndex docstore: one entry and content hash per document
-    bm25/              BM25 snapshot of every committed chunk (LlamaIndex BM25Retriever.persist)
+    bm25               symlink to the BM25 snapshot of every committed chunk (``.bm25-*/``,
+                       LlamaIndex BM25Retriever.persist); swapped atomically, so a reader always
+                       finds a complete snapshot
+    pending.json       while an ingest changes Chroma: the documents it rewrites (see ingest.py)
     .lock              held by the one ingest that may write at a time
 """
 
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
 DOCSTORE_FILE = "docstore.json"
 BM25_DIR = "bm25"
 STATE_FILE = "state.json"
+PENDING_FILE = "pending.json"
+_BM25_VERSION_PREFIX = ".bm25-"
 
 
 class IndexBusyError(AssistantError):
@@ -81,7 +86,8 @@ def chroma_client(settings: Settings, index_dir: Path) -> Any:
         except Exception as exc:
             raise AssistantError(
                 f"cannot reach the Chroma server at {settings.chroma_url} ({exc.__class__.__name__}); "
-                "start it with `chroma run --path DIR --host 127.0.0.1 --port N` or unset ASSISTANT_CHROMA_URL"
+                "start it with `chroma run --path DIR --host 127.0.0.1 --port N` "
+                "or unset ASSISTANT_CHROMA_URL"
             ) from exc
         return client
     (index_dir / "chroma").mkdir(parents=True, exist_ok=True)
@@ -111,7 +117,8 @@ def load_docstore(index_dir: Path) -> SimpleDocumentStore:
         return SimpleDocumentStore.from_persist_path(str(path))
     except (json.JSONDecodeError, KeyError, ValueError) as exc:
         raise AssistantError(
-            f"{path} is damaged ({exc.__class__.__name__}); run `assistant ingest --rebuild` to rebuild the index"
+            f"{path} is damaged ({exc.__class__.__name__}); "
+            "run `assistant ingest --rebuild` to rebuild the index"
         ) from exc
 
 
@@ -171,9 +178,12 @@ def nodes_from_chroma(collection: Any) -> list[TextNode]:
 
 
 def write_bm25(nodes: list[TextNode], index_dir: Path, fingerprint: str) -> None:
-    """Build LlamaIndex's ``BM25Retriever`` over ``nodes`` and swap it in atomically."""
+    """Build LlamaIndex's ``BM25Retriever`` over ``nodes`` in a new ``.bm25-*`` folder and point
+    the ``bm25`` symlink at it in one rename: a reader never finds the snapshot missing or half
+    written. The previous snapshot is kept until the next ingest for readers still loading it."""
     target = index_dir / BM25_DIR
-    tmp = Path(tempfile.mkdtemp(dir=index_dir, prefix=".bm25-"))
+    tmp = Path(tempfile.mkdtemp(dir=index_dir, prefix=_BM25_VERSION_PREFIX))
+    link = index_dir / f".bm25-link-{os.getpid()}"
     try:
         if nodes:
             from llama_index.retrievers.bm25 import BM25Retriever
@@ -181,16 +191,57 @@ def write_bm25(nodes: list[TextNode], index_dir: Path, fingerprint: str) -> None
             retriever = BM25Retriever(nodes=nodes, similarity_top_k=min(10, len(nodes)))
             retriever.persist(str(tmp))
         (tmp / STATE_FILE).write_text(json.dumps({"fingerprint": fingerprint, "chunks": len(nodes)}))
-        old = None
-        if target.exists():
-            old = index_dir / f".bm25-old-{os.getpid()}"
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        link.unlink(missing_ok=True)
+        link.symlink_to(tmp.name)
+        previous = os.readlink(target) if target.is_symlink() else None
+        if target.is_dir() and not target.is_symlink():  # a snapshot written before they were versioned
+            os.replace(target, index_dir / f"{_BM25_VERSION_PREFIX}legacy-{os.getpid()}")
+        os.replace(link, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        link.unlink(missing_ok=True)
+        raise
+    remove_stale_files(index_dir, keep={tmp.name, previous or ""})
+
+
+def remove_stale_files(index_dir: Path, keep: set[str] | None = None) -> None:
+    """Delete what an interrupted ingest left behind: temporary docstore and pending files, and
+    BM25 snapshot folders the ``bm25`` symlink no longer points at (except names in ``keep``).
+    Call it only while holding :func:`index_lock`."""
+    target = index_dir / BM25_DIR
+    keep = set(keep or ())
+    if target.is_symlink():
+        keep.add(os.readlink(target))
+    for path in index_dir.glob(".*"):
+        name = path.name
+        if name in keep:
+            continue
+        if name.startswith(_BM25_VERSION_PREFIX) and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif name.startswith((".bm25-link-", f".{DOCSTORE_FILE}.", f".{PENDING_FILE}.")):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def read_pending(index_dir: Path) -> set[str]:
+    """Documents an interrupted ingest was rewriting in Chroma (empty when the last one finished)."""
+    try:
+        data = json.loads((index_dir / PENDING_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return set()
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return {"*"}  # unreadable: treat every document as possibly damaged
+    return {str(d) for d in data} if isinstance(data, list) else {"*"}
+
+
+def write_pending(index_dir: Path, doc_ids: set[str]) -> None:
+    """Record, before Chroma is changed, which documents this ingest rewrites."""
+    atomic_write_text(index_dir / PENDING_FILE, json.dumps(sorted(doc_ids)))
+
+
+def clear_pending(index_dir: Path) -> None:
+    """The ingest committed (docstore persisted): nothing is pending any more."""
+    (index_dir / PENDING_FILE).unlink(missing_ok=True)
 
 
 def bm25_state(index_dir: Path) -> dict[str, Any]:

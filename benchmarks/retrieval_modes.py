@@ -15,8 +15,11 @@ from assistant.evals.dataset import load_eval_sets
 
 def main() -> None:
     assistant = Assistant.open(sys.argv[1] if len(sys.argv) > 1 else "indexes/default")
-    cases = [c for c in load_eval_sets(["evals/rare_earths.yaml"])
-             if c.answerable and c.source_doc_ids and not c.history]
+    cases = [
+        c
+        for c in load_eval_sets(["evals/rare_earths.yaml"])
+        if c.answerable and c.source_doc_ids and not c.history
+    ]
     out = {}
     for mode in ("hybrid", "dense", "bm25"):
         hits, mrr = 0, 0.0

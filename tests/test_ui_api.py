@@ -101,8 +101,6 @@ def test_follow_up_uses_history(client: Client) -> None:
 def test_document_filter_restricts_sources(client: Client) -> None:
     question = "What did the administration do to secure critical mineral supply chains?"
     doc = "wh_2022-02-22_fact_sheet_made_in_america_critical_minerals"
-    unfiltered = client.predict(question, api_name="/ask")
-    assert len({c["doc_id"] for c in unfiltered["citations"]}) > 1
     filtered = client.predict(question, None, [doc], api_name="/ask")
     assert filtered["citations"]
     assert {c["doc_id"] for c in filtered["citations"]} == {doc}

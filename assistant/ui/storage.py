@@ -16,6 +16,7 @@ from typing import Any
 UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".pdf")
 FEEDBACK_FILE = "feedback.jsonl"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE_UNICODE = re.compile(r"[^\w.-]+")  # \w: letters and digits of any script, and "_"
 _MAX_STEM = 120
 _feedback_lock = threading.Lock()
 
@@ -38,22 +39,26 @@ def safe_filename(name: str) -> str:
 
     Keeps the base name only (either path separator), folds accents to ASCII, replaces anything
     but letters, digits, ``.``, ``_`` and ``-`` with ``_``, drops leading dots (no hidden files)
-    and lower-cases the extension. Raises :class:`UploadRefused` for a type not in
-    :data:`UPLOAD_SUFFIXES` or a name with nothing left.
+    and lower-cases the extension. A name whose letters do not fold to ASCII (Cyrillic, Greek,
+    CJK, "ß"...) keeps its own letters instead of losing them. Raises :class:`UploadRefused` for a
+    type not in :data:`UPLOAD_SUFFIXES` or a name with nothing left.
     """
-    base = re.split(r"[\\/]", name or "")[-1]
-    base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
-    base = _UNSAFE.sub("_", base).strip("._- ")
+    base = unicodedata.normalize("NFC", re.split(r"[\\/]", name or "")[-1]).strip()
     stem, dot, suffix = base.rpartition(".")
     if not dot:
         stem, suffix = base, ""
-    suffix = "." + suffix.lower() if suffix else ""
+    suffix = "." + suffix.strip().lower() if suffix.strip() else ""
     if suffix not in UPLOAD_SUFFIXES:
-        shown = Path(name or "").suffix or "(none)"
+        shown = suffix or "(none)"
         raise UploadRefused(
             f"{name or '(unnamed file)'}: file type {shown} is not accepted; "
             f"upload {', '.join(UPLOAD_SUFFIXES)}"
         )
+    folded = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    if sum(ch.isalnum() for ch in folded) < sum(ch.isalnum() for ch in stem):
+        stem = _UNSAFE_UNICODE.sub("_", stem)  # letters that do not fold: keep them
+    else:
+        stem = _UNSAFE.sub("_", folded)
     stem = stem.strip("._- ")[:_MAX_STEM].rstrip("._- ")
     if not stem:
         raise UploadRefused(f"{name!r}: the file name has no usable characters; rename the file")
@@ -82,15 +87,15 @@ def store_upload(
         )
     corpus_dir.mkdir(parents=True, exist_ok=True)
     dest = corpus_dir / name
-    if dest.resolve().parent != corpus_dir.resolve():  # belt and braces: safe_filename has no separators
-        raise UploadRefused(f"{original}: refused file name")
-    if dest.exists() or dest.is_symlink():
+    if dest.exists() or dest.is_symlink():  # a symlink is never followed, nor replaced
         if dest.is_file() and not dest.is_symlink() and _same_bytes(src, dest):
             return StoredUpload(original, dest, new=False)
         raise UploadRefused(
             f"{original}: a different document named {name} is already in the corpus; "
             "rename the file to add it as a new document"
         )
+    if dest.resolve().parent != corpus_dir.resolve():  # belt and braces: safe_filename has no separators
+        raise UploadRefused(f"{original}: refused file name")
     tmp = corpus_dir / f".upload-{uuid.uuid4().hex}.part"  # hidden: ingestion skips it
     try:
         shutil.copyfile(src, tmp)

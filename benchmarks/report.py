@@ -1,0 +1,404 @@
+# ruff: noqa: E501
+"""Render the results table of ``benchmarks/README.md`` from ``benchmarks/results/*.json``.
+
+Only the part between ``<!-- results:start -->`` and ``<!-- results:end -->`` is replaced; the rest
+of the README is written by hand.
+
+    python benchmarks/report.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common
+
+START = "<!-- results:start -->"
+END = "<!-- results:end -->"
+GIB_MIB = 1024.0
+
+
+def _met(ok: bool | None) -> str:
+    return "—" if ok is None else ("yes" if ok else "**no**")
+
+
+def _f(x: Any, nd: int = 1) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        return f"{x:,.{nd}f}"
+    return str(x)
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str, str, str]] = []
+
+    def add(
+        self, row: str, command: str, measured: str, target: str, ok: bool | None, cause: str = ""
+    ) -> None:
+        self.rows.append((row, f"`{command}`" if command else "", measured, target, _met(ok), cause))
+
+    def missing(self, row: str, command: str, target: str, why: str) -> None:
+        self.rows.append((row, f"`{command}`", "not measured", target, "—", why))
+
+    def markdown(self) -> str:
+        head = "| row | command | measured | target | met? | measured cause of a miss / note |\n"
+        head += "|---|---|---|---|---|---|\n"
+        return head + "\n".join("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in self.rows)
+
+
+def ingest_rows(t: Table) -> None:
+    d = common.read_result("ingest")
+    cmd_default = "python benchmarks/bench_ingest.py --sizes 1000 5000"
+    if not d:
+        t.missing("1. ingest throughput", cmd_default, "≥ 0.85 × raw, ≥ 1.0 × LlamaIndex", "run it")
+        return
+    rss: dict[str, float] = {}
+    for s in d["sizes"].values():
+        cmd = s.get("command", d.get("command", cmd_default))
+        med = s.get("median_chunks_per_s", {})
+        n = s.get("chunks", s.get("target_chunks"))
+        ours = s["runs"].get("ours", [{}])[0]
+        phases = ours.get("phases_s", {})
+        if "ratio_vs_raw" in s:
+            r = s["ratio_vs_raw"]
+            embed_share = phases.get("embed", 0) / ours["seconds"] if ours.get("seconds") else None
+            cause = ""
+            if r < 0.85:
+                cause = (
+                    f"ST.encode took {100 * embed_share:.0f}% of our ingest; load/parse {phases.get('load', 0):.0f}s, "
+                    "the rest is contention noise between the two runs (single run each)"
+                    if embed_share
+                    else ""
+                )
+            t.add(
+                f"1. ingest {n} chunks: ours vs raw `SentenceTransformer.encode` (same texts: {s.get('same_texts')})",
+                cmd,
+                f"{_f(med.get('ours'), 2)} vs {_f(med.get('raw'), 2)} chunks/s = **{r:.2f}×**",
+                "≥ 0.85×",
+                r >= 0.85,
+                cause,
+            )
+        elif phases.get("embed") and ours.get("seconds"):
+            share = phases["embed"] / ours["seconds"]
+            t.add(
+                f"1. ingest {n} chunks: ours vs raw encode (proxy)",
+                cmd,
+                f"{_f(med.get('ours'), 2)} chunks/s; time inside ST.encode = {100 * share:.1f}% of ingest"
+                " (raw run not done at this size)",
+                "≥ 0.85×",
+                None,
+                "proxy only: upper bound of the ratio is the encode share; run with `--methods raw ours` for the real one",
+            )
+        for other, label in (
+            ("li-default", "LlamaIndex default (1024/200 splitter, batch 10)"),
+            ("li-200", "LlamaIndex, SentenceSplitter 200/32"),
+        ):
+            if f"ratio_vs_{other}" in s:
+                r = s[f"ratio_vs_{other}"]
+                li = s["runs"][other][0]
+                note = f"{li['chunks']} chunks in {li['seconds']:.0f}s vs ours {ours.get('chunks')} in {ours.get('seconds', 0):.0f}s"
+                if other == "li-default" and "corpus_time_ratio_li_default_over_ours" in s:
+                    note += (
+                        f"; per corpus LlamaIndex takes {s['corpus_time_ratio_li_default_over_ours']:.2f}× our time"
+                        " because 1024-token chunks are cut to 256 word pieces: ~3/4 of the text is never embedded"
+                    )
+                if other == "li-200" and f"chars_ratio_vs_{other}" in s:
+                    note += (
+                        f"; mean embedded text {ours.get('mean_embedded_chars', 0):.0f} vs {li.get('mean_embedded_chars', 0):.0f} chars,"
+                        f" so in characters/s ours is {s[f'chars_ratio_vs_{other}']:.2f}×"
+                    )
+                if r < 1.0:
+                    note += "; single runs minutes apart on a shared machine (load average in JSON)"
+                t.add(
+                    f"1. ingest {n} chunks: ours vs {label}",
+                    cmd,
+                    f"{_f(med.get('ours'), 2)} vs {_f(med.get(other), 2)} chunks/s = **{r:.2f}×**",
+                    "≥ 1.0×",
+                    r >= 1.0,
+                    note,
+                )
+        if "peak_rss_mib" in s:
+            rss[str(n)] = s["peak_rss_mib"]
+        if "reingest" in s and "percent_of_full" in s["reingest"]:
+            ri = s["reingest"]
+            ph = ri["runs"][0].get("phases_s", {})
+            pct = ri["percent_of_full"]
+            cause = ""
+            if pct > 2:
+                cause = (
+                    f"re-ingest loads and re-parses every file before the docstore hash check: load "
+                    f"{ph.get('load', 0):.1f}s of {ri['runs'][0]['seconds']:.1f}s (the PDF copies dominate)"
+                )
+            t.add(
+                f"2. re-ingest of the unchanged {n}-chunk corpus",
+                cmd,
+                f"{ri['seconds_median']:.1f}s = **{pct:.1f}%** of the full {s['ingest_seconds_median']:.0f}s",
+                "≤ 2%",
+                pct <= 2,
+                cause,
+            )
+    if rss:
+        vals = list(rss.values())
+        flat = max(vals) <= 1.25 * min(vals) if len(vals) > 1 else None
+        ok = max(vals) <= 2 * GIB_MIB and (flat is not False)
+        t.add(
+            "1. peak RSS of the ingest process",
+            cmd_default,
+            ", ".join(f"{k} chunks: {v:,.0f} MiB" for k, v in rss.items()),
+            "≤ 2 GiB and flat (≤ 1.25× from smallest to largest)",
+            ok if len(vals) > 1 else (max(vals) <= 2048 and None),
+        )
+
+
+def query_rows(t: Table) -> None:
+    d = common.read_result("query")
+    cmd = d.get("command", "") if d else "python benchmarks/bench_query.py --sizes 1000 10000 100000"
+    if not d:
+        t.missing("3. retrieve latency", cmd, "p50 ≤ 50 ms, p95 ≤ 100 ms at 100k", "run it")
+        return
+    thr = common.read_result("threads")
+    for size, s in d["sizes"].items():
+        for mode in ("hybrid", "dense", "bm25", "hybrid+date", "hybrid+doc"):
+            m = s["retrieve"].get(mode)
+            if not m:
+                continue
+            ok = m["p50_ms"] <= 50 and m["p95_ms"] <= 100
+            cause = ""
+            if not ok and mode != "bm25":
+                bm = s["retrieve"].get("bm25", {})
+                cause = f"bm25 alone p50 {bm.get('p50_ms')} ms: the time is the query embedding"
+                if thr:
+                    ts = thr["summary"]
+                    cause += (
+                        f" (torch default threads spin under contention: query p50 {ts['default']['query_p50_ms']} ms"
+                        f" vs {ts['passive']['query_p50_ms']} ms with OMP_WAIT_POLICY=PASSIVE)"
+                    )
+            t.add(
+                f"3. retrieve {mode}, {s['chunks']:,} chunks",
+                cmd,
+                f"p50 {m['p50_ms']} / p95 {m['p95_ms']} ms (n={m['n']})",
+                "p50 ≤ 50, p95 ≤ 100 ms" + (" (target at 100k)" if int(size) < 100000 else ""),
+                ok if int(size) >= 100000 or mode in ("hybrid", "dense") else None,
+                cause,
+            )
+        pv = s.get("passive")
+        if pv:
+            for mode in ("hybrid", "dense"):
+                m = pv["retrieve"].get(mode)
+                base = s["retrieve"].get(mode)
+                if m and base:
+                    t.add(
+                        f"3. retrieve {mode}, {s['chunks']:,} chunks, with OMP_WAIT_POLICY=PASSIVE (proposed fix)",
+                        cmd,
+                        f"p50 {m['p50_ms']} / p95 {m['p95_ms']} ms (default: {base['p50_ms']} / {base['p95_ms']})",
+                        "p50 ≤ 50, p95 ≤ 100 ms",
+                        m["p50_ms"] <= 50 and m["p95_ms"] <= 100,
+                        "same process layout, only the OpenMP wait policy differs; run right after the default one",
+                    )
+            if "ask_extractive" in pv:
+                a = pv["ask_extractive"]
+                t.add(
+                    f"3. ask (extractive), {s['chunks']:,} chunks, with OMP_WAIT_POLICY=PASSIVE",
+                    cmd,
+                    f"cold p50 {a['cold']['p50_ms']} / p95 {a['cold']['p95_ms']} ms; warm p50 {a['warm']['p50_ms']} ms",
+                    "p50 ≤ 150 ms",
+                    a["cold"]["p50_ms"] <= 150,
+                    "",
+                )
+        if "ask_extractive" in s:
+            a = s["ask_extractive"]
+            ok = a["cold"]["p50_ms"] <= 150
+            t.add(
+                f"3. ask (extractive), {s['chunks']:,} chunks",
+                cmd,
+                f"cold p50 {a['cold']['p50_ms']} / p95 {a['cold']['p95_ms']} ms; warm p50 {a['warm']['p50_ms']} ms",
+                "p50 ≤ 150 ms",
+                ok,
+                "" if ok else "embeds every candidate sentence of the 5 passages (cold); see threads row",
+            )
+    if "startup" in d:
+        st = d["startup"]
+        r0 = st["runs"][0]
+        ok = st["median_to_first_answer_s"] <= 5
+        t.add(
+            f"3. start-up: fresh process → `Assistant.open` → first answer, {st['index_chunks']:,} chunks",
+            cmd,
+            f"median {st['median_to_first_answer_s']:.1f}s (imports {r0['import_s']:.1f}s, open {r0['open_s']:.1f}s,"
+            f" first ask {r0['first_ask_s']:.1f}s; run 1)",
+            "≤ 5 s",
+            ok,
+            "" if ok else "see breakdown: imports (torch, sentence-transformers, llama-index) and model load",
+        )
+    if "help" in d:
+        h = d["help"]
+        t.add(
+            "3. `assistant --help` wall time",
+            cmd,
+            f"median {h['median_s']:.2f}s",
+            "well under 1 s",
+            h["median_s"] < 0.7,
+            "" if h["median_s"] < 0.7 else "machine load; see runs in JSON",
+        )
+
+
+def threads_rows(t: Table) -> None:
+    d = common.read_result("threads")
+    if not d:
+        return
+    s = d["summary"]
+    t.add(
+        "extra: torch threads / OpenMP wait policy (embedder)",
+        d.get("command", ""),
+        "; ".join(
+            f"{k}: query p50 {v['query_p50_ms']} ms, {v['chunks_per_s']} chunks/s" for k, v in s.items()
+        ),
+        "—",
+        None,
+        "side by side in fresh processes, rotating order, medians",
+    )
+
+
+def onnx_rows(t: Table) -> None:
+    d = common.read_result("onnx")
+    cmd = d.get("command", "") if d else "python benchmarks/bench_onnx.py --install-deps"
+    if not d:
+        t.missing("4. ONNX backend", cmd, "works; hit_rate/mrr drop ≤ 0.01", "run it")
+        return
+    off = d["official"]["embedder"]
+    if off.get("loads"):
+        t.add('4. `Settings(embed_backend="onnx")` loads', cmd, "loads", "works offline", True)
+    else:
+        t.add(
+            '4. `Settings(embed_backend="onnx")` loads',
+            cmd,
+            f"fails: `{off['error_type']}: {off['error'][:110]}…` at {off.get('raised_at')}",
+            "works offline",
+            False,
+            "the `onnx` extra installs optimum 2.x, which no longer has `optimum.onnxruntime` (moved to "
+            "`optimum-onnx`, whose only release pins transformers<4.58 while sentence-transformers 6 needs ≥5)",
+        )
+        ev = d["official"].get("eval_cli", {})
+        t.add(
+            "4. `assistant eval run … --index DIR` with ASSISTANT_EMBED_BACKEND=onnx",
+            cmd,
+            f"exit code {ev.get('exit_code')}",
+            "report",
+            None,
+            "",
+        )
+    si = d.get("standin")
+    if not si or "skipped" in (si or {}):
+        return
+    th = si["throughput"]
+    med = th["median_chunks_per_s"]
+    t.add(
+        "4. stand-in ONNX Runtime (torch.onnx export) vs torch, same chunk texts",
+        cmd,
+        f"{med['onnx']} vs {med['torch']} chunks/s = **{th['onnx_over_torch']:.2f}×**; max |Δ| {th['max_abs_diff']:.1e}",
+        "faster",
+        th["onnx_over_torch"] > 1.0,
+        "",
+    )
+    ev = si["eval"]
+    drops = ev["drop"]
+    ok = all(v <= 0.01 for v in drops.values())
+    t.add(
+        f"4. eval ({ev['n_cases']} cases): hit_rate / mrr, torch vs stand-in ONNX",
+        cmd,
+        f"hit_rate {ev['torch']['hit_rate']} vs {ev['onnx']['hit_rate']}, mrr {ev['torch']['mrr']} vs {ev['onnx']['mrr']}",
+        "drop ≤ 0.01",
+        ok,
+        "",
+    )
+
+
+def ui_rows(t: Table) -> None:
+    d = common.read_result("ui")
+    cmd = d.get("command", "") if d else "python benchmarks/bench_ui.py --questions 20"
+    if not d:
+        t.missing("5. UI first streamed token", cmd, "report", "run it")
+        return
+    f = d["first_token"]
+    t.add(
+        f"5. UI: submit → first streamed token in Chromium ({f['n']} questions)",
+        cmd,
+        f"p50 {f['p50_ms']} / p95 {f['p95_ms']} ms; final answer p50 {d['final_answer']['p50_ms']} ms; errors {d['errors']}",
+        "report (no target set)",
+        None,
+        f"placeholder shown p50 {d['placeholder_shown']['p50_ms']} ms",
+    )
+
+
+def load_rows(t: Table) -> None:
+    d = common.read_result("load")
+    cmd = d.get("command", "") if d else "python benchmarks/bench_load.py --gradio 50 --api 200"
+    if not d:
+        t.missing("6. load", cmd, "0 errors", "run it")
+        return
+    for key, label in (("gradio", "Gradio API (`/ask`, gradio_client)"), ("api", "Python API from threads")):
+        g = d.get(key)
+        if not g:
+            continue
+        ok = g["errors"] == 0 and g["answers_equal_sequential"]
+        t.add(
+            f"6. {g['requests']} concurrent questions, {label}",
+            cmd,
+            f"errors {g['errors']}; p50 {g['concurrent']['p50_ms']} / p95 {g['concurrent']['p95_ms']} ms "
+            f"(sequential p50 {g['sequential']['p50_ms']} ms); {g['throughput_qps']} q/s; "
+            f"answers equal sequential: {g['answers_equal_sequential']} ({g['mismatches']} differ)",
+            "0 errors, equal answers",
+            ok,
+            "; ".join(g.get("error_samples", [])[:2]),
+        )
+
+
+def render() -> str:
+    t = Table()
+    ingest_rows(t)
+    query_rows(t)
+    threads_rows(t)
+    onnx_rows(t)
+    ui_rows(t)
+    load_rows(t)
+    run = common.read_result("run_all")
+    lines = [START, ""]
+    if run:
+        lines.append(
+            f"Last `run_all.py` ({run.get('profile')}): {run.get('total_s', 0) / 60:.1f} min on {run['machine']['cpus']} cores, "
+            f"load average at start {run.get('loadavg_start')}."
+        )
+        lines.append("")
+    machines = {
+        n: (common.read_result(n) or {}).get("machine", {}) for n in ("ingest", "query", "onnx", "ui", "load")
+    }
+    when = {n: (common.read_result(n) or {}).get("measured_at") for n in machines}
+    lines.append(
+        "Measured "
+        + ", ".join(f"{n} {when[n]} (load avg {m.get('loadavg_1m')})" for n, m in machines.items() if m)
+        + "."
+    )
+    lines += ["", t.markdown(), "", END]
+    return "\n".join(lines)
+
+
+def update_readme() -> Path:
+    # a redirected results folder (BENCH_RESULTS_DIR) gets its own README, the real one is untouched
+    default = (common.BENCH / "results").resolve() == common.RESULTS
+    path = common.BENCH / "README.md" if default else common.RESULTS / "README.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+    if START not in text or END not in text:
+        text += f"\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    _old, tail = rest.split(END, 1)
+    path.write_text(head + render() + tail, encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":
+    print(update_readme())
