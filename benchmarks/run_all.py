@@ -4,11 +4,13 @@ Profiles (the time is for an idle 2-core machine; a busy one takes longer, see t
 
 * ``--quick``: a smoke run of every row on small sizes (~350-chunk ingest, 10k-chunk query index,
   30 eval cases, 5 UI questions, small load), about 10 minutes;
-* default: the sizes of the issue: ingest ~1k chunks (raw encode, ours, LlamaIndex default and
-  200/32) and ~5k chunks (ours, RSS and re-ingest), query latency at 1k/10k/100k, the full eval for
-  ONNX vs torch, 20 UI questions, 50 + 200 concurrent questions;
-* ``--full``: the default plus raw encode and LlamaIndex at ~5k chunks and two repeats of the ~1k
-  ingest comparison (more than 30 minutes).
+* default: the sizes of the issue: ingest ~1k chunks (raw encode, ours, LlamaIndex default) and
+  ~5k chunks (ours: RSS and re-ingest), query latency at 1k/10k/100k on 40 questions (100k also with
+  ``OMP_WAIT_POLICY=PASSIVE``), the full eval for ONNX vs torch, 20 UI questions, 50 + 200 concurrent
+  questions. The 10k/100k indexes are cached in ``results/tmp`` and reused while the 1k index's
+  content is unchanged (building the 100k one takes most of the first run's query step);
+* ``--full``: all eval questions, raw encode and LlamaIndex (both splitters) at ~5k chunks, two
+  repeats of the ingest comparison and of the threads/ONNX throughput (well over 30 minutes).
 
 Each step runs in its own interpreter; a failing step is recorded and the others still run.
 Indexes and logs are under ``benchmarks/results/tmp/`` (gitignored); results are
@@ -36,81 +38,37 @@ STEPS = ("ingest", "query", "threads", "onnx", "ui", "load")
 
 
 def plan(profile: str) -> dict[str, list[str]]:
-    ours_small = str(common.TMP / "ingest" / "ours-350")
-    if profile == "quick":
-        return {
-            "ingest": [
-                "bench_ingest.py",
-                "--sizes",
-                "350",
-                "--methods",
-                "raw",
-                "ours",
-                "li-default",
-                "--reingest-repeats",
-                "1",
-            ],
-            "query": [
-                "bench_query.py",
-                "--source",
-                ours_small,
-                "--sizes",
-                "350",
-                "10000",
-                "--ask-size",
-                "10000",
-                "--questions",
-                "30",
-                "--startup-runs",
-                "1",
-            ],
-            "threads": ["bench_threads.py", "--repeats", "1", "--questions", "10", "--texts", "16"],
-            "onnx": ["bench_onnx.py", "--install-deps", "--repeats", "1", "--texts", "64", "--limit", "30"],
-            "ui": ["bench_ui.py", "--questions", "5"],
-            "load": ["bench_load.py", "--gradio", "10", "--api", "40", "--distinct", "20"],
-        }
-    steps = {
-        "ingest": [
-            "bench_ingest.py",
-            "--sizes",
-            "1000",
-            "5000",
-            "--large-methods",
-            "ours",
-            "--reingest-repeats",
-            "3",
-        ],
-        "query": [
-            "bench_query.py",
-            "--sizes",
-            "1000",
-            "10000",
-            "100000",
-            "--passive-sizes",
-            "10000",
-            "100000",
-        ],
-        "threads": ["bench_threads.py", "--repeats", "2"],
-        "onnx": ["bench_onnx.py", "--install-deps", "--repeats", "2"],
-        "ui": ["bench_ui.py", "--questions", "20"],
-        "load": ["bench_load.py", "--gradio", "50", "--api", "200"],
+    """The command line of every step for ``profile`` (quick, default or full)."""
+    small = common.rel(common.TMP / "ingest" / "ours-350")
+    quick = {
+        "ingest": "bench_ingest.py --sizes 350 --methods raw ours li-default --reingest-repeats 1",
+        "query": f"bench_query.py --source {small} --sizes 350 10000 --ask-size 10000 --questions 30 "
+        "--startup-runs 1",
+        "threads": "bench_threads.py --repeats 1 --questions 10 --texts 16",
+        "onnx": "bench_onnx.py --install-deps --repeats 1 --texts 64 --limit 30",
+        "ui": "bench_ui.py --questions 5",
+        "load": "bench_load.py --gradio 10 --api 40 --distinct 20",
     }
-    if profile == "full":
-        steps["ingest"] = [
-            "bench_ingest.py",
-            "--sizes",
-            "1000",
-            "5000",
-            "--repeats",
-            "2",
-            "--large-methods",
-            "raw",
-            "ours",
-            "li-default",
-            "--reingest-repeats",
-            "3",
-        ]
-    return steps
+    default = {
+        "ingest": "bench_ingest.py --sizes 1000 5000 --methods raw ours li-default --large-methods ours "
+        "--reingest-repeats 2",
+        "query": "bench_query.py --sizes 1000 10000 100000 --questions 40 --passive-sizes 100000 "
+        "--startup-runs 2",
+        "threads": "bench_threads.py --repeats 1",
+        "onnx": "bench_onnx.py --install-deps --repeats 1 --texts 96",
+        "ui": "bench_ui.py --questions 20",
+        "load": "bench_load.py --gradio 50 --api 200",
+    }
+    full = {
+        **default,
+        "ingest": "bench_ingest.py --sizes 1000 5000 --repeats 2 --large-methods raw ours li-default li-200 "
+        "--reingest-repeats 3",
+        "query": "bench_query.py --sizes 1000 10000 100000 --passive-sizes 1000 10000 100000",
+        "threads": "bench_threads.py --repeats 2",
+        "onnx": "bench_onnx.py --install-deps --repeats 2",
+    }
+    chosen = {"quick": quick, "default": default, "full": full}[profile]
+    return {name: cmd.split() for name, cmd in chosen.items()}
 
 
 def run_step(name: str, argv: list[str]) -> dict[str, Any]:
