@@ -14,7 +14,16 @@ if TYPE_CHECKING:
     from assistant.api import Assistant
 
 __version__ = "0.1.0"
-__all__ = ["Answer", "Assistant", "AssistantError", "Citation", "Hit", "IngestReport", "Settings", "__version__"]
+__all__ = [
+    "Answer",
+    "Assistant",
+    "AssistantError",
+    "Citation",
+    "Hit",
+    "IngestReport",
+    "Settings",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

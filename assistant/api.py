@@ -73,12 +73,16 @@ class Assistant:
 
     # ------------------------------------------------------------------ ingestion
 
-    def ingest(self, path: str | Path | None = None, *, rebuild: bool = False, progress: bool = False) -> IngestReport:
+    def ingest(
+        self, path: str | Path | None = None, *, rebuild: bool = False, progress: bool = False
+    ) -> IngestReport:
         """Bring the index in line with the corpus folder ``path`` (default ``settings.corpus_dir``)."""
         from assistant.ingest import ingest
 
         corpus = Path(path) if path is not None else self.settings.corpus_dir
-        return ingest(corpus, self.index_dir, self.settings, self.embedder, rebuild=rebuild, progress=progress)
+        return ingest(
+            corpus, self.index_dir, self.settings, self.embedder, rebuild=rebuild, progress=progress
+        )
 
     def documents(self) -> list[dict[str, Any]]:
         """The ingested documents: doc_id, title, publisher, date, url, chunks."""
@@ -89,8 +93,14 @@ class Assistant:
         for c in snap.retriever.corpus:
             d = docs.setdefault(
                 c.get("doc_id", ""),
-                {"doc_id": c.get("doc_id", ""), "title": c.get("title", ""), "publisher": c.get("publisher", ""),
-                 "date": c.get("date") or None, "url": c.get("url") or None, "chunks": 0},
+                {
+                    "doc_id": c.get("doc_id", ""),
+                    "title": c.get("title", ""),
+                    "publisher": c.get("publisher", ""),
+                    "date": c.get("date") or None,
+                    "url": c.get("url") or None,
+                    "chunks": 0,
+                },
             )
             d["chunks"] += 1
         return sorted(docs.values(), key=lambda d: d["doc_id"])
@@ -194,12 +204,17 @@ class Assistant:
             text, citations = number_citations(draft, retrieval.passages)
             refused = False
         if not streamed:
-            for piece in re.findall(r"\S+\s*", text):
-                yield piece
+            yield from re.findall(r"\S+\s*", text)
         yield Answer(
-            question=q, text=text, citations=citations, refused=refused, hits=retrieval.hits,
-            backend=engine.name, latency_ms=(time.perf_counter() - started) * 1000,
-            standalone_question=standalone, warnings=warnings,
+            question=q,
+            text=text,
+            citations=citations,
+            refused=refused,
+            hits=retrieval.hits,
+            backend=engine.name,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            standalone_question=standalone,
+            warnings=warnings,
         )
 
 
@@ -209,8 +224,10 @@ def _bounded_history(history: list[dict[str, str]], max_tokens: int) -> list[dic
 
     turns: list[dict[str, str]] = []
     for i, turn in enumerate(history):
-        if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant") or not isinstance(
-            turn.get("content"), str
+        if (
+            not isinstance(turn, dict)
+            or turn.get("role") not in ("user", "assistant")
+            or not isinstance(turn.get("content"), str)
         ):
             raise AssistantError(f"history[{i}] must be {{'role': 'user'|'assistant', 'content': str}}")
         turns.append({"role": turn["role"], "content": turn["content"]})

@@ -55,13 +55,26 @@ def _fail(exc: Exception) -> None:
     sys.exit(2)
 
 
-index_option = click.option("--index", "index_dir", type=click.Path(path_type=Path),
-                            envvar="ASSISTANT_INDEX_DIR",
-                            help="Index folder [ASSISTANT_INDEX_DIR, default indexes/default].")
-backend_option = click.option("--backend", type=click.Choice(["extractive", "openai", "ollama"]),
-                              envvar="ASSISTANT_BACKEND", help="Answer backend [ASSISTANT_BACKEND].")
-k_option = click.option("-k", "top_k", type=click.IntRange(1, 100), envvar="ASSISTANT_TOP_K",
-                        help="Passages retrieved [ASSISTANT_TOP_K, default 5].")
+index_option = click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(path_type=Path),
+    envvar="ASSISTANT_INDEX_DIR",
+    help="Index folder [ASSISTANT_INDEX_DIR, default indexes/default].",
+)
+backend_option = click.option(
+    "--backend",
+    type=click.Choice(["extractive", "openai", "ollama"]),
+    envvar="ASSISTANT_BACKEND",
+    help="Answer backend [ASSISTANT_BACKEND].",
+)
+k_option = click.option(
+    "-k",
+    "top_k",
+    type=click.IntRange(1, 100),
+    envvar="ASSISTANT_TOP_K",
+    help="Passages retrieved [ASSISTANT_TOP_K, default 5].",
+)
 doc_option = click.option("--doc", "doc_ids", multiple=True, help="Restrict to this doc_id (repeatable).")
 
 
@@ -115,8 +128,16 @@ def _highlight(snippet: str, query: str) -> str:
 @click.option("--from", "date_from", help="Documents dated on or after YYYY[-MM[-DD]].")
 @click.option("--to", "date_to", help="Documents dated on or before YYYY[-MM[-DD]].")
 @click.option("--json", "as_json", is_flag=True, help="Print hits as JSON.")
-def search(query: str, index_dir: Path | None, top_k: int | None, doc_ids: tuple[str, ...], mode: str | None,
-           date_from: str | None, date_to: str | None, as_json: bool) -> None:
+def search(
+    query: str,
+    index_dir: Path | None,
+    top_k: int | None,
+    doc_ids: tuple[str, ...],
+    mode: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    as_json: bool,
+) -> None:
     """Print the passages that best match QUERY."""
     settings = _settings(index_dir=index_dir, top_k=top_k)
     try:
@@ -131,8 +152,10 @@ def search(query: str, index_dir: Path | None, top_k: int | None, doc_ids: tuple
         click.echo("no passages found")
     for h in hits:
         where = f", p. {h.page}" if h.page else ""
-        click.echo(click.style(f"{h.rank}. {h.title}", bold=True) + f" ({h.date or 'undated'}{where}) "
-                   f"[{h.doc_id}] score {h.score:.4f}")
+        click.echo(
+            click.style(f"{h.rank}. {h.title}", bold=True) + f" ({h.date or 'undated'}{where}) "
+            f"[{h.doc_id}] score {h.score:.4f}"
+        )
         snippet = re.sub(r"\s+", " ", h.text)
         click.echo("   " + _highlight(snippet[:400] + ("…" if len(snippet) > 400 else ""), query))
 
@@ -155,8 +178,14 @@ def _print_answer(answer: Any) -> None:
 @k_option
 @doc_option
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
-def ask(question: str, index_dir: Path | None, backend: str | None, top_k: int | None,
-        doc_ids: tuple[str, ...], as_json: bool) -> None:
+def ask(
+    question: str,
+    index_dir: Path | None,
+    backend: str | None,
+    top_k: int | None,
+    doc_ids: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Answer QUESTION from the corpus, citing every sentence."""
     settings = _settings(index_dir=index_dir, backend=backend, top_k=top_k)
     try:

@@ -122,6 +122,9 @@ class Embedder:
     def encode(self, texts: list[str]):  # type: ignore[no-untyped-def]
         """Normalised embeddings of ``texts`` as a numpy array (rows = texts)."""
         return self.model._model.encode(
-            texts, batch_size=self.model.embed_batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
+            texts,
+            batch_size=self.model.embed_batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         )

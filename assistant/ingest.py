@@ -50,8 +50,20 @@ if TYPE_CHECKING:
 
 # metadata kept on chunks but not embedded nor shown to a model
 _HIDDEN_KEYS = [
-    "doc_id", "publisher", "date", "url", "page", "start_char", "end_char", "chunk_index",
-    "date_start", "date_end", "kind", "licence", "sections", "path",
+    "doc_id",
+    "publisher",
+    "date",
+    "url",
+    "page",
+    "start_char",
+    "end_char",
+    "chunk_index",
+    "date_start",
+    "date_end",
+    "kind",
+    "licence",
+    "sections",
+    "path",
 ]
 
 
@@ -81,12 +93,20 @@ def make_chunker(settings: Settings) -> Any:
                 text = doc.get_content()
                 lo, hi = date_range(meta.get("date"))
                 for chunk in chunk_document(
-                    doc.id_, text, sections, self.chunk_tokens, self.overlap_tokens  # type: ignore[arg-type]
+                    doc.id_,
+                    text,
+                    sections,
+                    self.chunk_tokens,
+                    self.overlap_tokens,  # type: ignore[arg-type]
                 ):
                     node_meta = dict(meta)
                     node_meta.update(
-                        doc_id=doc.id_, start_char=chunk.start, end_char=chunk.end,
-                        chunk_index=chunk.index, date_start=lo, date_end=hi,
+                        doc_id=doc.id_,
+                        start_char=chunk.start,
+                        end_char=chunk.end,
+                        chunk_index=chunk.index,
+                        date_start=lo,
+                        date_end=hi,
                     )
                     if chunk.page is not None:
                         node_meta["page"] = chunk.page
@@ -158,8 +178,11 @@ def ingest(
             print(f"warning: {warning}", file=sys.stderr)
         for name in sorted(manifest.entries):
             if not (corpus_dir / name).exists():
-                print(f"warning: {corpus_dir / 'manifest.yaml'}: entry {name!r} names no file in the corpus; "
-                      "entry ignored", file=sys.stderr)
+                print(
+                    f"warning: {corpus_dir / 'manifest.yaml'}: entry {name!r} names no file in the corpus; "
+                    "entry ignored",
+                    file=sys.stderr,
+                )
         files, skipped = discover(corpus_dir)
         for path, reason in skipped:
             report.failed.append(FailedDocument(str(path), reason))
@@ -172,8 +195,11 @@ def ingest(
             if len(paths) > 1:
                 names = " and ".join(p.name for p in paths)
                 for path in paths:
-                    report.failed.append(FailedDocument(
-                        str(path), f"{names} would be the same document {doc_id!r}; rename all but one"))
+                    report.failed.append(
+                        FailedDocument(
+                            str(path), f"{names} would be the same document {doc_id!r}; rename all but one"
+                        )
+                    )
         files = [p for p in files if len(by_id[doc_id_for(p, corpus_dir)]) == 1]
         max_bytes = int(settings.max_file_mb * 2**20)
         documents: list[Any] = []
@@ -190,8 +216,11 @@ def ingest(
             meta["sections"] = json.dumps(loaded.sections)
             documents.append(
                 Document(
-                    id_=loaded.doc_id, text=loaded.text, metadata=meta,
-                    excluded_embed_metadata_keys=list(meta), excluded_llm_metadata_keys=list(meta),
+                    id_=loaded.doc_id,
+                    text=loaded.text,
+                    metadata=meta,
+                    excluded_embed_metadata_keys=list(meta),
+                    excluded_llm_metadata_keys=list(meta),
                 )
             )
         loaded_ids = {d.id_ for d in documents}

@@ -228,10 +228,38 @@ def clean_markdown(text: str) -> str:
 
 
 class _HTMLText(HTMLParser):
-    _SKIP: ClassVar[set[str]] = {"script", "style", "nav", "footer", "header", "noscript", "form", "svg",
-                                 "aside"}
-    _BLOCK: ClassVar[set[str]] = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section",
-                                  "article", "blockquote", "pre", "table", "ul", "ol", "title"}
+    _SKIP: ClassVar[set[str]] = {
+        "script",
+        "style",
+        "nav",
+        "footer",
+        "header",
+        "noscript",
+        "form",
+        "svg",
+        "aside",
+    }
+    _BLOCK: ClassVar[set[str]] = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "tr",
+        "section",
+        "article",
+        "blockquote",
+        "pre",
+        "table",
+        "ul",
+        "ol",
+        "title",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -268,6 +296,8 @@ def clean_html(text: str) -> str:
 # --------------------------------------------------------------------------- PDF
 
 _PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?\d(?: ?\d){0,3}(?:\s+of\s+\d{1,4})?\s*$", re.IGNORECASE)
+
+
 def _repeated_lines(pages: list[list[str]]) -> set[str]:
     """Lines that recur at the top or bottom of most pages: running headers and footers."""
     if len(pages) < 2:
@@ -354,11 +384,15 @@ def load_pdf(path: Path) -> tuple[str, list[tuple[int, int, int | None]]]:
         # pdfplumber wraps pdfminer's error (PdfminerException(PDFPasswordIncorrect())): look inside
         causes = [exc, *(a for a in exc.args if isinstance(a, BaseException))]
         causes += [c for c in (exc.__cause__, exc.__context__) if c is not None]
-        if any("Password" in type(c).__name__ or "Encrypt" in type(c).__name__ or "encrypt" in str(c).lower()
-               for c in causes):
+        if any(
+            "Password" in type(c).__name__ or "Encrypt" in type(c).__name__ or "encrypt" in str(c).lower()
+            for c in causes
+        ):
             raise LoadError("the PDF is encrypted with a password; decrypt it and ingest again") from exc
-        detail = next((f"{type(c).__name__}: {str(c).strip()[:200]}" for c in causes if str(c).strip()),
-                      type(exc).__name__)
+        detail = next(
+            (f"{type(c).__name__}: {str(c).strip()[:200]}" for c in causes if str(c).strip()),
+            type(exc).__name__,
+        )
         raise LoadError(f"not a readable PDF, damaged or truncated ({detail})") from exc
     pages = [[_normalise_chars(line) for line in lines] for lines in raw_pages]
     repeated = _repeated_lines(pages)
@@ -369,8 +403,10 @@ def load_pdf(path: Path) -> tuple[str, list[tuple[int, int, int | None]]]:
         kept = [
             ln
             for i, ln in enumerate(lines)
-            if not ((i < 3 or i >= len(lines) - 3)
-                    and (re.sub(r"\d+", "#", ln.strip()) in repeated or _PAGE_NUMBER.match(ln)))
+            if not (
+                (i < 3 or i >= len(lines) - 3)
+                and (re.sub(r"\d+", "#", ln.strip()) in repeated or _PAGE_NUMBER.match(ln))
+            )
         ]
         page_text = _unwrap_pdf_lines(kept)
         page_text = re.sub(r"[ ]{2,}", " ", page_text).strip()
@@ -426,8 +462,9 @@ def _first_line_title(text: str, fallback: str) -> str:
     return fallback
 
 
-def load_document(path: Path, corpus_dir: Path, manifest: Manifest | None = None,
-                  max_bytes: int | None = None) -> LoadedDocument:
+def load_document(
+    path: Path, corpus_dir: Path, manifest: Manifest | None = None, max_bytes: int | None = None
+) -> LoadedDocument:
     """Load and clean one file; raises :class:`LoadError` with the reason when it cannot."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:

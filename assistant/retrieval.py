@@ -31,10 +31,40 @@ if TYPE_CHECKING:
 
 # Names analysts use for an institution or country by its seat; the corpus may use either.
 METONYMS = {
-    "pentagon": "defense", "beijing": "china", "canberra": "australia", "washington": "states",
-    "tokyo": "japan", "moscow": "russia", "kremlin": "russia", "ottawa": "canada", "brussels": "european",
-    "london": "kingdom", "westminster": "kingdom", "delhi": "india", "seoul": "korea", "taipei": "taiwan",
+    "pentagon": "defense",
+    "beijing": "china",
+    "canberra": "australia",
+    "washington": "states",
+    "tokyo": "japan",
+    "moscow": "russia",
+    "kremlin": "russia",
+    "ottawa": "canada",
+    "brussels": "european",
+    "london": "kingdom",
+    "westminster": "kingdom",
+    "delhi": "india",
+    "seoul": "korea",
+    "taipei": "taiwan",
 }
+
+
+_SMALL = frozenset({"of", "and", "for", "the", "on", "in"})
+
+
+def expands_in(acronym: str, texts: list[str]) -> bool:
+    """Whether an acronym of the question ("ARPA-E") is spelled out in one of ``texts``
+    ("Advanced Research Projects Agency-Energy"): the initials of consecutive capitalised
+    words, small words ("of", "and", "for", "the") skipped, equal its letters."""
+    letters = re.sub(r"[^A-Za-z]", "", acronym)
+    if len(letters) < 3 or not acronym.replace("-", "").replace(".", "").isupper():
+        return False
+    letters = letters.upper()
+    for text in texts:
+        words = [w for w in re.findall(r"[A-Za-z][A-Za-z']*", text) if w.lower() not in _SMALL]
+        initials = "".join(w[0] if w[0].isupper() else "·" for w in words)
+        if letters in initials:
+            return True
+    return False
 
 
 @dataclass
@@ -136,8 +166,9 @@ class _BM25Snapshot:
 
         parts = [p for p in re.split(r"[-–—/’']", word.replace(".", "")) if p]
         for part in parts or [word]:
-            tok = bm25s.tokenize(part, stopwords=None, stemmer=self.retriever.stemmer, return_ids=False,
-                                 show_progress=False)
+            tok = bm25s.tokenize(
+                part, stopwords=None, stemmer=self.retriever.stemmer, return_ids=False, show_progress=False
+            )
             toks = tok[0] if tok else []
             if toks and not all(t in self.vocab for t in toks):
                 return False
@@ -146,8 +177,9 @@ class _BM25Snapshot:
     def terms(self, query: str) -> tuple[list[str], list[str], list[str]]:
         import bm25s
 
-        tok = bm25s.tokenize(query, stopwords="en", stemmer=self.retriever.stemmer, return_ids=False,
-                             show_progress=False)
+        tok = bm25s.tokenize(
+            query, stopwords="en", stemmer=self.retriever.stemmer, return_ids=False, show_progress=False
+        )
         terms = list(dict.fromkeys(tok[0])) if tok else []
         matched = [t for t in terms if t in self.vocab]
         rare = [t for t in matched if self.df[self.vocab[t]] <= max(1, 0.05 * self.n)]
@@ -181,8 +213,11 @@ class Retriever:
         with self._lock:
             if stamp != self._bm25_stamp:
                 try:
-                    self._bm25 = _BM25Snapshot(self.index_dir / BM25_DIR) if (
-                        self.index_dir / BM25_DIR / "params.index.json").exists() else None
+                    self._bm25 = (
+                        _BM25Snapshot(self.index_dir / BM25_DIR)
+                        if (self.index_dir / BM25_DIR / "params.index.json").exists()
+                        else None
+                    )
                 except (OSError, ValueError, KeyError) as exc:
                     if self._bm25 is None:
                         raise AssistantError(
@@ -281,20 +316,30 @@ class Retriever:
                 )
                 retrievers.append(_Recording(bm25, bm25_scores).retriever)
         if not retrievers:
-            return Retrieval(hits=[], query_terms=terms, matched_terms=matched, rare_matched=rare,
-                             unknown_specifics=unknown)
+            return Retrieval(
+                hits=[],
+                query_terms=terms,
+                matched_terms=matched,
+                rare_matched=rare,
+                unknown_specifics=unknown,
+            )
         depth = max(self.settings.dense_candidates, self.settings.bm25_candidates)
         if len(retrievers) == 1:
             results = retrievers[0].retrieve(bundle)
         else:
             fusion = QueryFusionRetriever(
-                retrievers, llm=MockLLM(), mode=self.settings.fusion_mode, similarity_top_k=depth,
-                num_queries=1, use_async=False,
+                retrievers,
+                llm=MockLLM(),
+                mode=self.settings.fusion_mode,
+                similarity_top_k=depth,
+                num_queries=1,
+                use_async=False,
             )
             results = fusion.retrieve(bundle)
         # BM25 hits with zero score matched nothing; masked-out chunks score zero too.
         results = [
-            r for r in results
+            r
+            for r in results
             if r.node.node_id in snap.committed
             and (r.node.node_id in dense_scores or bm25_scores.get(r.node.node_id, 0.0) > 0.0)
         ]
@@ -303,12 +348,23 @@ class Retriever:
         # chunks next to the best hits (never new documents: they would widen what is cited)
         docs = {h.doc_id for h in hits}
         taken = {h.chunk_id for h in hits}
-        extra = [self._hit(0, float(r.score or 0.0), r, dense_scores, bm25_scores) for r in results
-                 if r.node.node_id not in taken and r.node.metadata.get("doc_id") in docs][:k]
+        extra = [
+            self._hit(0, float(r.score or 0.0), r, dense_scores, bm25_scores)
+            for r in results
+            if r.node.node_id not in taken and r.node.metadata.get("doc_id") in docs
+        ][:k]
         top_dense = max(dense_scores.values(), default=0.0)
-        return Retrieval(hits=hits, top_dense=top_dense, query_terms=terms, matched_terms=matched,
-                         rare_matched=rare, unknown_specifics=unknown,
-                         context=extra + self.neighbours(hits + extra))
+        texts = [h.text for h in hits + extra]
+        unknown = [t for t in unknown if not expands_in(t, texts)]
+        return Retrieval(
+            hits=hits,
+            top_dense=top_dense,
+            query_terms=terms,
+            matched_terms=matched,
+            rare_matched=rare,
+            unknown_specifics=unknown,
+            context=extra + self.neighbours(hits + extra),
+        )
 
     def _diversify(
         self, results: list[NodeWithScore], k: int, dense: dict[str, float], bm25: dict[str, float]

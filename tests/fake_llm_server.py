@@ -181,12 +181,21 @@ def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
         def _openai(self, reply: Reply, stream: bool) -> None:
             base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": server.model}
             if not stream:
-                self._json(200, {
-                    **base, "object": "chat.completion",
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
-                                 "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
-                })
+                self._json(
+                    200,
+                    {
+                        **base,
+                        "object": "chat.completion",
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": reply.text},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+                    },
+                )
                 return
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -194,10 +203,20 @@ def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             for i, piece in enumerate(reply.pieces()):
                 delta = {"content": piece} | ({"role": "assistant"} if i == 0 else {})
-                self._event({**base, "object": "chat.completion.chunk",
-                             "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-            self._event({**base, "object": "chat.completion.chunk",
-                         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                self._event(
+                    {
+                        **base,
+                        "object": "chat.completion.chunk",
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                    }
+                )
+            self._event(
+                {
+                    **base,
+                    "object": "chat.completion.chunk",
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                }
+            )
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
 
@@ -207,8 +226,14 @@ def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
 
         def _ollama(self, reply: Reply, stream: bool) -> None:
             base = {"model": server.model, "created_at": "2026-01-01T00:00:00Z"}
-            done = {**base, "done": True, "done_reason": "stop", "total_duration": 1,
-                    "prompt_eval_count": 10, "eval_count": 10}
+            done = {
+                **base,
+                "done": True,
+                "done_reason": "stop",
+                "total_duration": 1,
+                "prompt_eval_count": 10,
+                "eval_count": 10,
+            }
             if not stream:
                 self._json(200, {**done, "message": {"role": "assistant", "content": reply.text}})
                 return

@@ -32,21 +32,27 @@ def sentences(place: str, facility: str, mineral: str, buyer: str, n: int, start
     )
 
 
-ALPHA_V1 = "Zorbium refinery shipments\n\n" + sentences("Ganzhou", "Zorbium refinery", "dysprosium",
-                                                         "Ostrava magnet works", 14)
-ALPHA_V2 = "Zorbium refinery shipments\n\n" + sentences("Ganzhou", "Zorbium refinery", "dysprosium",
-                                                         "Ostrava magnet works", 7) + " " + sentences(
-    "Ganzhou", "Zorbium refinery", "praseodymium", "Kelowna foundry", 7, start=40)
-BETA = "# Quillon magnet plant\n\n" + sentences("Baotou", "Quillon magnet plant", "neodymium",
-                                                "Turku motor factory", 10)
+ALPHA_V1 = "Zorbium refinery shipments\n\n" + sentences(
+    "Ganzhou", "Zorbium refinery", "dysprosium", "Ostrava magnet works", 14
+)
+ALPHA_V2 = (
+    "Zorbium refinery shipments\n\n"
+    + sentences("Ganzhou", "Zorbium refinery", "dysprosium", "Ostrava magnet works", 7)
+    + " "
+    + sentences("Ganzhou", "Zorbium refinery", "praseodymium", "Kelowna foundry", 7, start=40)
+)
+BETA = "# Quillon magnet plant\n\n" + sentences(
+    "Baotou", "Quillon magnet plant", "neodymium", "Turku motor factory", 10
+)
 GAMMA_PAGES = [
-    "Terbium stockpile of Ruritania\n" + sentences("Ruritania", "terbium stockpile", "terbium",
-                                                   "Sapporo lamp makers", 5),
+    "Terbium stockpile of Ruritania\n"
+    + sentences("Ruritania", "terbium stockpile", "terbium", "Sapporo lamp makers", 5),
     # another buyer on page 2: lines that recur on every page (modulo digits) are dropped as headers
     sentences("Ruritania", "terbium stockpile", "terbium", "Lyon phosphor plant", 5, start=5),
 ]
-DELTA = "Vandrel lithium brine\n\n" + sentences("Atacama", "Vandrel brine field", "lithium",
-                                               "Nagoya battery cells", 10)
+DELTA = "Vandrel lithium brine\n\n" + sentences(
+    "Atacama", "Vandrel brine field", "lithium", "Nagoya battery cells", 10
+)
 
 # A query per document that finds it (used by the query loops).
 QUERIES = {
@@ -96,11 +102,15 @@ def _pypdf_pdf(path: Path, lines_per_page: list[list[str]]) -> None:
     from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
     writer = PdfWriter()
-    font = writer._add_object(DictionaryObject({
-        NameObject("/Type"): NameObject("/Font"),
-        NameObject("/Subtype"): NameObject("/Type1"),
-        NameObject("/BaseFont"): NameObject("/Helvetica"),
-    }))
+    font = writer._add_object(
+        DictionaryObject(
+            {
+                NameObject("/Type"): NameObject("/Font"),
+                NameObject("/Subtype"): NameObject("/Type1"),
+                NameObject("/BaseFont"): NameObject("/Helvetica"),
+            }
+        )
+    )
     for lines in lines_per_page:
         page = writer.add_blank_page(width=612, height=792)
         page[NameObject("/Resources")] = DictionaryObject(
@@ -188,14 +198,18 @@ def index_state(index_dir: Path) -> IndexState:
     bm25_dir = index_dir / "bm25"
     bm25_ids = (
         [c["node_id"] for c in BM25Retriever.from_persist_dir(str(bm25_dir)).corpus]
-        if (bm25_dir / "params.index.json").exists() else []
+        if (bm25_dir / "params.index.json").exists()
+        else []
     )
     docstore = load_docstore(index_dir)
     hashes = {doc_id: docstore.get_document_hash(doc_id) or "" for doc_id in docstore.docs}
     current = bm25_dir.readlink().name if bm25_dir.is_symlink() else ""
     leftovers = sorted(p.name for p in index_dir.glob(".*") if p.name not in (".lock", current))
-    snapshots = [n for n in leftovers if n.startswith(".bm25-") and (index_dir / n).is_dir()
-                 and not (index_dir / n).is_symlink()]
+    snapshots = [
+        n
+        for n in leftovers
+        if n.startswith(".bm25-") and (index_dir / n).is_dir() and not (index_dir / n).is_symlink()
+    ]
     if len(snapshots) == 1:  # the previous BM25 snapshot, kept for readers still loading it
         leftovers.remove(snapshots[0])
     if (index_dir / "pending.json").exists():

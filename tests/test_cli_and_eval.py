@@ -27,9 +27,22 @@ def test_search_and_ask_json_shapes(shared_index):
     assert res.exit_code == 0, res.output
     hits = json.loads(res.stdout)
     assert len(hits) == 3 and hits[0]["doc_id"] == "reex_china_two_rare_earth_bases"
-    assert {"rank", "score", "doc_id", "title", "url", "date", "page", "chunk_id", "start_char", "end_char",
-            "text"} <= set(hits[0])
-    res = runner.invoke(main, ["ask", "Who is the Baotou Party Secretary?", "--index", str(index_dir), "--json"])
+    assert {
+        "rank",
+        "score",
+        "doc_id",
+        "title",
+        "url",
+        "date",
+        "page",
+        "chunk_id",
+        "start_char",
+        "end_char",
+        "text",
+    } <= set(hits[0])
+    res = runner.invoke(
+        main, ["ask", "Who is the Baotou Party Secretary?", "--index", str(index_dir), "--json"]
+    )
     assert res.exit_code == 0, res.output
     answer = json.loads(res.stdout)
     assert answer["refused"] is False and "[1]" in answer["answer"]
@@ -41,13 +54,37 @@ def test_search_and_ask_json_shapes(shared_index):
 def test_smoke_eval_writes_reports_with_every_metric(shared_index, tmp_path):
     index_dir, _ = shared_index
     out = tmp_path / "out"
-    res = CliRunner().invoke(main, ["eval", "run", str(REPO / "evals" / "rare_earths.yaml"), "--index",
-                                    str(index_dir), "--out", str(out), "--limit", "12", "--no-progress"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "run",
+            str(REPO / "evals" / "rare_earths.yaml"),
+            "--index",
+            str(index_dir),
+            "--out",
+            str(out),
+            "--limit",
+            "12",
+            "--no-progress",
+        ],
+    )
     assert res.exit_code in (0, 1), res.output
     report = json.loads((out / "report.json").read_text())
-    for key in ("hit_rate", "mrr", "ndcg", "citation_precision", "citation_recall", "key_fact_recall",
-                "answer_token_f1", "answer_similarity", "refusal_accuracy", "false_refusal_rate",
-                "latency_ms_p50", "latency_ms_p95"):
+    for key in (
+        "hit_rate",
+        "mrr",
+        "ndcg",
+        "citation_precision",
+        "citation_recall",
+        "key_fact_recall",
+        "answer_token_f1",
+        "answer_similarity",
+        "refusal_accuracy",
+        "false_refusal_rate",
+        "latency_ms_p50",
+        "latency_ms_p95",
+    ):
         assert key in report["metrics"]
     assert report["n_cases"] == 12 and (out / "report.html").exists() and (out / "report.md").exists()
     assert report["metrics"]["hit_rate"] >= 0.8
@@ -60,8 +97,11 @@ def test_eval_set_key_facts_occur_in_their_sources(corpus_copy):
     from assistant.loaders import load_document, read_manifest
 
     manifest = read_manifest(corpus_copy)
-    texts = {p.stem: load_document(p, corpus_copy, manifest).text
-             for p in corpus_copy.iterdir() if p.name != "manifest.yaml"}
+    texts = {
+        p.stem: load_document(p, corpus_copy, manifest).text
+        for p in corpus_copy.iterdir()
+        if p.name != "manifest.yaml"
+    }
     cases = load_eval_sets([REPO / "evals" / "rare_earths.yaml"])
     assert len(cases) >= 60
     for case in cases:

@@ -26,8 +26,9 @@ BUSY = r"another ingest is writing to .+; wait for it to finish and run again"
 def clean(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> dict[int, IndexState]:
     """The state of a clean build of each corpus version."""
     base = tmp_path_factory.mktemp("clean")
-    return {v: clean_build(write_corpus(base / f"corpus{v}", v), base / f"index{v}", embedder)
-            for v in (1, 2)}
+    return {
+        v: clean_build(write_corpus(base / f"corpus{v}", v), base / f"index{v}", embedder) for v in (1, 2)
+    }
 
 
 def _open(index: Path, embedder: Any) -> Assistant:
@@ -108,8 +109,9 @@ def test_lock_held_by_another_process_refuses_ingest(tmp_path: Path, embedder: A
         "import sys\nfrom pathlib import Path\nfrom assistant.store import index_lock\n"
         "with index_lock(Path(sys.argv[1])):\n    print('locked', flush=True)\n    sys.stdin.read()\n"
     )
-    holder = subprocess.Popen([sys.executable, "-c", code, str(index)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(index)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == b"locked"
         with pytest.raises(IndexBusyError, match=BUSY):

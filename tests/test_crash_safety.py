@@ -39,8 +39,9 @@ class Crash(BaseException):
 def clean(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> dict[int, IndexState]:
     """The state of a clean build of each corpus version."""
     base = tmp_path_factory.mktemp("clean")
-    return {v: clean_build(write_corpus(base / f"corpus{v}", v), base / f"index{v}", embedder)
-            for v in (1, 2)}
+    return {
+        v: clean_build(write_corpus(base / f"corpus{v}", v), base / f"index{v}", embedder) for v in (1, 2)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +132,13 @@ CRASH_POINTS = {
     ],
 )
 def test_update_interrupted_then_next_ingest_repairs(
-    point: str, recover_with: int, built_v1: Path, clean: dict[int, IndexState], embedder: Any,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    point: str,
+    recover_with: int,
+    built_v1: Path,
+    clean: dict[int, IndexState],
+    embedder: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """v1 indexed; the ingest of v2 dies at ``point``; the next ingest of v2 (retry) or v1 (the
     change was reverted meanwhile) leaves exactly a clean build of that version."""
@@ -153,7 +159,11 @@ def test_update_interrupted_then_next_ingest_repairs(
 
 @pytest.mark.parametrize("point", ["mid-chroma-add", "before-docstore-saved"])
 def test_first_build_interrupted_then_next_ingest_repairs(
-    point: str, clean: dict[int, IndexState], embedder: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    point: str,
+    clean: dict[int, IndexState],
+    embedder: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The very first ingest dies (no docstore yet, chunks in Chroma); the metadata of the
     surviving chunks changes before the next ingest, which must not keep the stale copy."""
@@ -165,8 +175,9 @@ def test_first_build_interrupted_then_next_ingest_repairs(
             _ingest(index, corpus, embedder)
     manifest = corpus / "manifest.yaml"
     original = manifest.read_text(encoding="utf-8")
-    manifest.write_text(original.replace("Zorbium refinery shipments", "Zorbium refinery shipment log"),
-                        encoding="utf-8")
+    manifest.write_text(
+        original.replace("Zorbium refinery shipments", "Zorbium refinery shipment log"), encoding="utf-8"
+    )
     _ingest(index, corpus, embedder)
     titles = {t for (doc, _text, t, _d) in index_state(index).chroma.values() if doc == "alpha"}
     assert titles == {"Zorbium refinery shipment log"}, "chunks kept the metadata of the interrupted run"
@@ -176,7 +187,10 @@ def test_first_build_interrupted_then_next_ingest_repairs(
 
 
 def test_rebuild_interrupted_then_next_ingest_repairs(
-    built_v1: Path, clean: dict[int, IndexState], embedder: Any, tmp_path: Path,
+    built_v1: Path,
+    clean: dict[int, IndexState],
+    embedder: Any,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """``--rebuild`` dies after deleting some of the chunks: a plain ingest restores everything."""
@@ -233,7 +247,10 @@ class CliRun:
     def start(cls, corpus: Path, index: Path) -> CliRun:
         proc = subprocess.Popen(
             [*assistant_command(), "ingest", str(corpus), "--index", str(index), "--json"],
-            env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+            env=subprocess_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=REPO,
         )
         run = cls(proc, time.monotonic())
         run.reader = threading.Thread(target=run._read, daemon=True)

@@ -44,8 +44,11 @@ def test_unchanged_reingest_embeds_nothing(assistant, corpus_copy):
 def test_modify_remove_and_bad_file(make_assistant, corpus_copy, tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for name in ("reex_china_two_rare_earth_bases.txt", "wh_2025-11-01_fact_sheet_us_china_trade_deal.md",
-                 "manifest.yaml"):
+    for name in (
+        "reex_china_two_rare_earth_bases.txt",
+        "wh_2025-11-01_fact_sheet_us_china_trade_deal.md",
+        "manifest.yaml",
+    ):
         shutil.copy(corpus_copy / name, corpus / name)
     a = make_assistant()
     first = a.ingest(corpus)
@@ -79,7 +82,10 @@ def test_modify_remove_and_bad_file(make_assistant, corpus_copy, tmp_path):
         ("Ding Xiufeng", "reex_china_two_rare_earth_bases"),
         ("China mine production 2024 270,000", "usgs_mcs2025_rare_earths"),
         ("dual-hub strategy for rare earths in two Chinese cities", "reex_china_two_rare_earth_bases"),
-        ("deal with Beijing to suspend export controls and buy soybeans", "wh_2025-11-01_fact_sheet_us_china_trade_deal"),
+        (
+            "deal with Beijing to suspend export controls and buy soybeans",
+            "wh_2025-11-01_fact_sheet_us_china_trade_deal",
+        ),
     ],
 )
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
@@ -125,10 +131,13 @@ def test_table_value_is_answered(assistant):
     assert "270,000" in answer.text
 
 
-@pytest.mark.parametrize("question", [
-    "What did the EU Critical Raw Materials Act require in 2024?",
-    "What is the ore grade at the Kvanefjeld deposit?",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What did the EU Critical Raw Materials Act require in 2024?",
+        "What is the ore grade at the Kvanefjeld deposit?",
+    ],
+)
 def test_out_of_corpus_questions_are_refused(assistant, question):
     answer = assistant.ask(question)
     assert answer.refused and answer.text.startswith("The documents do not answer")
@@ -136,8 +145,10 @@ def test_out_of_corpus_questions_are_refused(assistant, question):
 
 
 def test_follow_up_uses_history(assistant):
-    history = [{"role": "user", "content": "What was China's rare earth mine production in 2024 according to USGS?"},
-               {"role": "assistant", "content": "China 255,000 270,000 44,000,000 [1]"}]
+    history = [
+        {"role": "user", "content": "What was China's rare earth mine production in 2024 according to USGS?"},
+        {"role": "assistant", "content": "China 255,000 270,000 44,000,000 [1]"},
+    ]
     answer = assistant.ask("And its reserves?", history=history)
     assert "China" in answer.standalone_question and "44,000,000" in answer.text
 
@@ -166,8 +177,11 @@ def test_chroma_server_mode(tmp_path, embedder, corpus_copy):
 
     port = _free_port()
     chroma = Path(sys.executable).with_name("chroma")
-    proc = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path / "srv"), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(chroma), "run", "--path", str(tmp_path / "srv"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         settings = Settings(index_dir=tmp_path / "idx", chroma_url=f"http://127.0.0.1:{port}")
         deadline = time.time() + 60

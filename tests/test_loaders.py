@@ -16,7 +16,11 @@ CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 def docs():
     manifest = read_manifest(CORPUS)
     assert not manifest.warnings
-    return {p.stem: load_document(p, CORPUS, manifest) for p in sorted(CORPUS.iterdir()) if p.name != "manifest.yaml"}
+    return {
+        p.stem: load_document(p, CORPUS, manifest)
+        for p in sorted(CORPUS.iterdir())
+        if p.name != "manifest.yaml"
+    }
 
 
 def test_all_thirteen_documents_load_with_manifest_metadata(docs):
@@ -62,7 +66,10 @@ def test_chunks_are_exact_spans_within_token_budget(docs):
 def test_sentence_spans_keep_abbreviations():
     text = "The U.S. Department of Energy said so. Daniel J. Cordier wrote it. E.O. 14017 was signed."
     assert [text[a:b] for a, b in sentence_spans(text)] == [
-        "The U.S. Department of Energy said so.", "Daniel J. Cordier wrote it.", "E.O. 14017 was signed."]
+        "The U.S. Department of Energy said so.",
+        "Daniel J. Cordier wrote it.",
+        "E.O. 14017 was signed.",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -73,8 +73,9 @@ def _encrypted_pdf(tmp_path: Path, text: str) -> bytes:
 
 
 def _write_50_mb_text(path: Path) -> None:
-    para = ("The Zorbium refinery in Ganzhou processed rare earth oxide for magnet makers in 2024. " * 8
-            + "\n\n").encode()
+    para = (
+        "The Zorbium refinery in Ganzhou processed rare earth oxide for magnet makers in 2024. " * 8 + "\n\n"
+    ).encode()
     with path.open("wb") as fh:
         for _ in range(50 * 2**20 // len(para) + 1):
             fh.write(para)
@@ -102,7 +103,10 @@ def _chunks_by_doc(a: Assistant) -> dict[str, set[str]]:
 
 
 def test_bad_files_are_reported_and_nothing_stored_is_lost(
-    make_assistant: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    make_assistant: Any,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
     embedder: Any,
 ) -> None:
     corpus = write_corpus(tmp_path / "corpus", 1)
@@ -132,13 +136,17 @@ def test_bad_files_are_reported_and_nothing_stored_is_lost(
     (outside / "secret.txt").write_text("SECRET-OUTSIDE-TEXT: the vault code is 4711.", encoding="utf-8")
     (corpus / "leak.txt").symlink_to(outside / "secret.txt")
     (corpus / "latin1.txt").write_bytes(
-        "Die Qualität des Erzes aus Zürich war hoch. Die Mine Café Noir lieferte 300 Tonnen Scandium."
-        .encode("latin-1"))
+        "Die Qualität des Erzes aus Zürich war hoch. Die Mine Café Noir lieferte 300 Tonnen Scandium.".encode(
+            "latin-1"
+        )
+    )
     (corpus / "utf16.txt").write_bytes(
-        "The Ærø smelter in Tromsø refined 450 tonnes of scandium for Ålesund.".encode("utf-16"))
+        "The Ærø smelter in Tromsø refined 450 tonnes of scandium for Ålesund.".encode("utf-16")
+    )
     (corpus / "Notes on Zürich ore.txt").write_text(
         "Notes on Zürich ore\n\nThe Grüntal deposit near Zürich holds yttrium and gadolinium.",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     manifest = corpus / "manifest.yaml"
     manifest.write_text(manifest.read_text(encoding="utf-8") + BAD_MANIFEST_ENTRIES, encoding="utf-8")
     capfd.readouterr()
@@ -230,8 +238,13 @@ def test_50_mb_text_under_a_raised_limit_loads_in_bounded_memory(tmp_path: Path)
         "n = len(chunk_document(d.doc_id, d.text, d.sections, 200, 32))\n"
         "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code, str(corpus)], capture_output=True, text=True,
-                          timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(corpus)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     chunks, peak_mb = map(int, done.stdout.split())
     assert chunks > 50_000
@@ -318,8 +331,15 @@ def test_odd_question_through_the_ui(ui_client: Client, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["../../evil.txt", "..\\..\\evil.md", "/etc/cron.d/evil.txt", "sub/../../evil.html",
-     "C:\\Windows\\evil.pdf", "....//....//evil.txt", "%2e%2e%2fevil.txt"],
+    [
+        "../../evil.txt",
+        "..\\..\\evil.md",
+        "/etc/cron.d/evil.txt",
+        "sub/../../evil.html",
+        "C:\\Windows\\evil.pdf",
+        "....//....//evil.txt",
+        "%2e%2e%2fevil.txt",
+    ],
 )
 def test_upload_never_writes_outside_the_corpus(tmp_path: Path, name: str) -> None:
     corpus = tmp_path / "deep" / "corpus"
@@ -345,8 +365,10 @@ def test_upload_refuses_to_follow_a_symlink_in_the_corpus(tmp_path: Path) -> Non
     assert target.read_text(encoding="utf-8") == "keep me"
 
 
-@pytest.mark.parametrize("name", ["page.svg", "macro.docm", "run.py", "x.txt.exe", "photo.png", "data.json",
-                                  "README", "archive.zip"])
+@pytest.mark.parametrize(
+    "name",
+    ["page.svg", "macro.docm", "run.py", "x.txt.exe", "photo.png", "data.json", "README", "archive.zip"],
+)
 def test_upload_refuses_unknown_types(tmp_path: Path, name: str) -> None:
     src = tmp_path / "src"
     src.write_text("text", encoding="utf-8")
@@ -400,8 +422,14 @@ def test_ui_binds_loopback_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_settings_never_show_secrets() -> None:
     settings = Settings(llm_api_key=KEY, ui_auth=f"ann:{PASSWORD}")
-    shown = [repr(settings), str(settings), settings.model_dump_json(), repr(settings.model_dump()),
-             json.dumps(settings.model_dump(mode="json")), f"{settings!r} {settings}"]
+    shown = [
+        repr(settings),
+        str(settings),
+        settings.model_dump_json(),
+        repr(settings.model_dump()),
+        json.dumps(settings.model_dump(mode="json")),
+        f"{settings!r} {settings}",
+    ]
     for text in shown:
         assert not leaks(KEY, text) and not leaks(PASSWORD, text)
     assert settings.llm_api_key is not None and settings.llm_api_key.get_secret_value() == KEY
@@ -442,8 +470,19 @@ def test_validation_errors_outside_the_cli_hide_secrets(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     hidden = _invalid_settings_env(monkeypatch, "ASSISTANT_LLM_API_KEY")
-    res = CliRunner().invoke(cli.main, ["eval", "run", str(REPO / "evals" / "rare_earths.yaml"),
-                                        "--limit", "1", "--out", str(tmp_path / "out"), "--no-progress"])
+    res = CliRunner().invoke(
+        cli.main,
+        [
+            "eval",
+            "run",
+            str(REPO / "evals" / "rare_earths.yaml"),
+            "--limit",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 2 and "chunk_overlap" in res.output and not leaks(hidden, res.output)
     with pytest.raises(ValueError) as caught:
         Settings()
@@ -465,9 +504,21 @@ def test_eval_report_with_openai_backend_never_contains_the_key(
         monkeypatch.setenv("ASSISTANT_LLM_BASE_URL", server.openai_url)
         monkeypatch.setenv("ASSISTANT_LLM_MODEL", "fake-model")
         monkeypatch.setenv("ASSISTANT_LLM_API_KEY", KEY)
-        res = CliRunner().invoke(cli.main, [
-            "eval", "run", str(REPO / "evals" / "rare_earths.yaml"), "--index", str(shared_index[0]),
-            "--out", str(out), "--limit", "3", "--no-progress"])
+        res = CliRunner().invoke(
+            cli.main,
+            [
+                "eval",
+                "run",
+                str(REPO / "evals" / "rare_earths.yaml"),
+                "--index",
+                str(shared_index[0]),
+                "--out",
+                str(out),
+                "--limit",
+                "3",
+                "--no-progress",
+            ],
+        )
         requests = list(server.requests)
     assert res.exit_code in (0, 1), res.output
     assert requests and requests[0].headers.get("Authorization") == f"Bearer {KEY}", "the key was not used"

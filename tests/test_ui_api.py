@@ -74,7 +74,7 @@ def test_bad_question_is_a_clear_error(client: Client, question: str, expected: 
     message = str(caught.value)
     assert expected in message
     assert "Traceback" not in message
-    assert "File \"" not in message
+    assert 'File "' not in message
 
 
 def test_answer_streams(client: Client) -> None:
@@ -125,20 +125,45 @@ def test_unknown_backend_is_a_clear_error(client: Client) -> None:
 
 
 def _citation(
-    n: int = 1, passage: str = "Before. The <b>quoted</b> sentence. After.", quote: str | None = None,
+    n: int = 1,
+    passage: str = "Before. The <b>quoted</b> sentence. After.",
+    quote: str | None = None,
     **extra: object,
 ) -> Citation:
     quote = quote if quote is not None else "The <b>quoted</b> sentence."
-    fields = dict(n=n, doc_id="d", title="T <i>x</i>", publisher="P & Co", url="https://example.org/a?b=1&c=2",
-                  date="2025-01-02", page=3, chunk_id="d#0", start_char=0, end_char=len(passage), quote=quote,
-                  passage=passage)
+    fields = dict(
+        n=n,
+        doc_id="d",
+        title="T <i>x</i>",
+        publisher="P & Co",
+        url="https://example.org/a?b=1&c=2",
+        date="2025-01-02",
+        page=3,
+        chunk_id="d#0",
+        start_char=0,
+        end_char=len(passage),
+        quote=quote,
+        passage=passage,
+    )
     fields.update(extra)
     return Citation(**fields)  # type: ignore[arg-type]
 
 
 def _hit(title: str = "Closest <script>x</script>") -> Hit:
-    return Hit(rank=1, score=0.1, text="passage <img src=x onerror=alert(1)>", doc_id="d", title=title,
-               publisher="", url=None, date=None, page=None, chunk_id="d#0", start_char=0, end_char=10)
+    return Hit(
+        rank=1,
+        score=0.1,
+        text="passage <img src=x onerror=alert(1)>",
+        doc_id="d",
+        title=title,
+        publisher="",
+        url=None,
+        date=None,
+        page=None,
+        chunk_id="d#0",
+        start_char=0,
+        end_char=10,
+    )
 
 
 def test_markers_become_anchors_and_text_is_escaped() -> None:

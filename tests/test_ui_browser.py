@@ -242,10 +242,12 @@ def test_corpus_tab_lists_documents_and_ingests_an_upload(
     expect(table).to_contain_text("Rare Earths, in Mineral Commodity Summaries 2025")
     expect(page.locator("#index-status")).to_contain_text("documents")
     expect(page.locator("#index-status")).to_contain_text(str(ui_server.index_dir))
-    page.locator("#upload input[type='file']").set_input_files([
-        {"name": "evil.sh", "mimeType": "text/x-sh", "buffer": b"rm -rf /\n"},
-        {"name": "Zorvex tungsten note.md", "mimeType": "text/markdown", "buffer": ZORVEX_NOTE},
-    ])
+    page.locator("#upload input[type='file']").set_input_files(
+        [
+            {"name": "evil.sh", "mimeType": "text/x-sh", "buffer": b"rm -rf /\n"},
+            {"name": "Zorvex tungsten note.md", "mimeType": "text/markdown", "buffer": ZORVEX_NOTE},
+        ]
+    )
     expect(page.get_by_text("Invalid file type").first).to_be_visible()
     page.locator("#upload-btn").click()
     report = page.locator("#upload-report .upload-report")

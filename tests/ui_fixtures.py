@@ -106,7 +106,11 @@ def ui_index(ui_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     index = tmp_path_factory.mktemp("ui_index")
     done = subprocess.run(
         [*assistant_command(), "ingest", str(ui_corpus), "--index", str(index), "--json"],
-        env=subprocess_env(), capture_output=True, text=True, timeout=900, cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
     )
     assert done.returncode == 0, f"ingest failed ({done.returncode}):\n{done.stdout}\n{done.stderr[-4000:]}"
     return index
@@ -124,9 +128,20 @@ def ui_server(
     env = subprocess_env(index_dir=str(ui_index), corpus_dir=str(ui_corpus), feedback_dir=str(feedback))
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [*assistant_command(), "serve", "--index", str(ui_index), "--host", "127.0.0.1",
-             "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=base,
+            [
+                *assistant_command(),
+                "serve",
+                "--index",
+                str(ui_index),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=base,
         )
     server = UiServer(f"http://127.0.0.1:{port}", ui_corpus, ui_index, feedback, log_path)
     try:

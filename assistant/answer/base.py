@@ -75,11 +75,21 @@ def number_citations(draft: Draft, hits: list[Hit]) -> tuple[str, list[Citation]
             h = hits[hit_i]
             citations.append(
                 Citation(
-                    n=order[i], doc_id=h.doc_id, title=h.title, publisher=h.publisher, url=h.url,
-                    date=h.date, page=h.page, chunk_id=h.chunk_id, start_char=h.start_char,
-                    end_char=h.end_char, quote=quote, quote_start=qstart,
+                    n=order[i],
+                    doc_id=h.doc_id,
+                    title=h.title,
+                    publisher=h.publisher,
+                    url=h.url,
+                    date=h.date,
+                    page=h.page,
+                    chunk_id=h.chunk_id,
+                    start_char=h.start_char,
+                    end_char=h.end_char,
+                    quote=quote,
+                    quote_start=qstart,
                     quote_end=(qstart + len(quote)) if qstart is not None else None,
-                    passage=h.text, supported=supported,
+                    passage=h.text,
+                    supported=supported,
                 )
             )
         return f"[{order[i]}]"
@@ -107,7 +117,7 @@ class AnswerBackend(ABC):
 
 _FOLLOW_UP = re.compile(
     r"^\s*(and|also|what about|how about|and what about|same for|what of)\b|\b(it|its|they|their|them|"
-    r"this|that|these|those|there|he|she|his|her|the same)\b",
+    r"this|that|these|those|there|he|she|his|her|the same|other|others|else|too|as well|instead)\b",
     re.IGNORECASE,
 )
 
@@ -125,7 +135,8 @@ def rewrite_follow_up(question: str, history: list[dict[str, str]]) -> str:
     own = {w.lower() for w in words}
     has_number = any(w[0].isdigit() for w in words)
     carried = [
-        w for w in dict.fromkeys(t.strip("'’") for t in WORD.findall(last))
+        w
+        for w in dict.fromkeys(t.strip("'’") for t in WORD.findall(last))
         if w.lower() not in STOPWORDS and w.lower() not in own and not (has_number and w[0].isdigit())
     ]
     if not carried:

@@ -24,7 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from assistant.answer.base import WORD, AnswerBackend, Draft, content_words, specific_terms
+from assistant.answer.base import STOPWORDS, WORD, AnswerBackend, Draft, content_words, specific_terms
 from assistant.chunking import count_tokens, sentence_spans
 from assistant.config import Settings
 from assistant.embedding import Embedder
@@ -35,6 +35,8 @@ MAX_EMBEDDED = 32  # sentences embedded per answer: keeps an answer's cost flat
 TOP_PASSAGES_IN_FULL = 2  # passages whose every sentence is scored by embedding
 SAME_DOC_MARGIN = 0.24  # a further sentence of the focus document may score this much below the best
 OTHER_DOC_MARGIN = 0.06  # a sentence of another document must be this close and add coverage
+PART_OTHER_DOC_LEAD = 0.2  # a part of a compound question is answered from another document
+# only when that document's best sentence for the part beats the focus document's by this much
 
 
 @lru_cache(maxsize=1)
@@ -57,9 +59,15 @@ def _terms(text: str) -> set[str]:
 
 
 def _is_header_row(sentence: str) -> bool:
-    """A table header: its figures are all years ("FY 2024 FY 2025", "2023 2024")."""
+    """A table header: a short line whose figures are all years ("FY 2024 FY 2025", "2023 2024").
+    A sentence that merely mentions a year ("In 2023, …") is not one."""
     numbers = re.findall(r"\d[\d,.]*", sentence)
-    return bool(numbers) and all(re.fullmatch(r"(19|20)\d\d", x) for x in numbers)
+    if not numbers or not all(re.fullmatch(r"(19|20)\d\d", x) for x in numbers):
+        return False
+    words = WORD.findall(sentence)
+    return len(numbers) >= 0.3 * len(words) or (
+        len(words) < 12 and not re.search(r"[.!?]$", sentence.strip())
+    )
 
 
 def _is_table_row(sentence: str) -> bool:
@@ -68,49 +76,108 @@ def _is_table_row(sentence: str) -> bool:
     return numeric >= 2 and numeric >= 0.4 * len(tokens)
 
 
-def _is_heading(sentence: str, title: str) -> bool:
-    """A title or heading line: says what follows, answers nothing."""
+def _is_heading(sentence: str, title: str, start: int = -1) -> bool:
+    """A title or heading line: says what follows, answers nothing. Such lines lack final
+    punctuation and are short, capitalised like a title, or open the document."""
     s = sentence.strip()
     if s.lower().rstrip(".:") == title.lower().rstrip(".:") or s.lower() in title.lower():
         return True
     words = WORD.findall(s)
-    return not re.search(r"[.!?;:]$", s) and len(words) < 12 and not re.search(r"\d", s)
+    s = re.sub(r"^(?:Sec(?:tion)?\.?\s*\d+[a-z]?\.\s*)", "", s)  # "Sec. 3. Strategic Seabed Access."
+    if re.search(r"[!?;:]$", s) or (s.endswith(".") and len(words) >= 10):
+        return False
+    if s.endswith("."):  # a short sentence capitalised like a title is a heading
+        caps = [w for w in WORD.findall(s) if len(w) > 3]
+        return bool(caps) and sum(w[0].isupper() for w in caps) >= 0.7 * len(caps)
+    if start == 0 or (len(words) < 12 and not re.search(r"\d", s)):
+        return True
+    long_words = [w for w in words if len(w) > 3]
+    return (
+        "\n" not in s
+        and bool(long_words)
+        and sum(w[0].isupper() for w in long_words) >= 0.7 * len(long_words)
+    )
 
 
 ANSWER_TYPE_BONUS = 0.08
 RANK_PRIOR = 0.1  # score bonus of the top passage over the last, by retrieval rank
-_DATE = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november|"
-                   r"december)\b|\b(?:19|20)\d\d\b|\b\d{1,2}(?:st|nd|rd|th) day of\b", re.IGNORECASE)
+_DATE = re.compile(
+    r"\b(?:january|february|march|april|may|june|july|august|september|october|november|"
+    r"december)\b|\b(?:19|20)\d\d\b|\b\d{1,2}(?:st|nd|rd|th) day of\b",
+    re.IGNORECASE,
+)
+
+
+_PERSON_OR_BODY = (
+    r"company|companies|firm|official|officials|officer|agency|agencies|department|person|people|"
+    r"leader|leaders|minister|ministers|secretary|president|specialist|expert|author|body|bodies|"
+    r"organi[sz]ation|institution|bank|office|cabinet member|member|group|entity|party|parties"
+)
 
 
 def _answer_type(question: str) -> str | None:
     """What kind of answer the question asks for: a person/organisation, a date, or a figure."""
     q = question.lower().strip()
-    if re.match(r"^(who|whom|whose)\b", q) or re.search(r"\b(which|what) (company|firm|official|"
-                                                       r"agency|person|leader|minister|secretary)\b", q):
-        return "name"
-    if re.match(r"^when\b", q) or re.search(r"\b(what|which) (date|day|year|month)\b|\bon what date\b", q):
+    if re.match(r"^when\b", q) or re.search(
+        r"\b(what|which) (date|day|year|month)s?\b|\bon what dates?\b|"
+        r"\bwhen (was|were|did|is|will)\b",
+        q,
+    ):
         return "date"
-    if re.search(r"\bhow (much|many|large|big|high|low)\b|\bwhat (share|percentage|percent|amount|"
-                 r"value|price|volume|quantity|number)\b", q):
+    if re.match(r"^(who|whom|whose)\b", q) or re.search(
+        rf"\b(which|what)(?: [a-z]+)? (?:{_PERSON_OR_BODY})\b|\bwho\b", q
+    ):
+        return "name"
+    if re.search(
+        r"\bhow (much|many|large|big|high|low)\b|\bwhat (share|percentage|percent|amount|"
+        r"value|price|volume|quantity|number|tonnage)\b|\bworth\b",
+        q,
+    ):
         return "number"
     return None
 
 
-def _has_type(sentence: str, kind: str, question: str) -> bool:
+_NAME = re.compile(
+    r"\b(?:[A-Z][a-z]+\.?|[A-Z]{2,})(?:\s+(?:of|for|and|the|de|von|van)?\s*"
+    r"(?:[A-Z][a-zA-Z]+|[A-Z]\.))+|\b[A-Z]{2,}\b"
+)
+
+
+def _names(sentence: str) -> set[str]:
+    return {m.group(0).lower() for m in _NAME.finditer(sentence)}
+
+
+def _has_type(sentence: str, kind: str, question: str, common: frozenset[str] = frozenset()) -> bool:
+    """True when ``sentence`` holds something of the asked ``kind`` that the question lacks
+    (for names: one that is not ``common``, i.e. not in most candidate sentences)."""
     if kind == "date":
         return bool(_DATE.search(sentence))
     if kind == "number":
         q_numbers = set(re.findall(r"\d[\d,.]*", question))
-        return any(x not in q_numbers and not re.fullmatch(r"(19|20)\d\d", x)
-                   for x in re.findall(r"\d[\d,.]*", sentence))
+        return any(
+            x not in q_numbers and not re.fullmatch(r"(19|20)\d\d", x)
+            for x in re.findall(r"\d[\d,.]*", sentence)
+        )
     q_words = {w.lower() for w in WORD.findall(question)}
-    names = re.findall(r"\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-zA-Z]+\b", sentence)
-    return any(not {w.lower() for w in WORD.findall(nm)} <= q_words for nm in names)
+    return any(
+        not {w.lower() for w in WORD.findall(nm)} <= q_words | STOPWORDS for nm in _names(sentence) - common
+    )
 
 
-_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
-           "october", "november", "december"]
+_MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
 
 
 def _date_bonus(question: str, passages: list[Hit]) -> dict[str, float]:
@@ -127,6 +194,24 @@ def _date_bonus(question: str, passages: list[Hit]) -> dict[str, float]:
             continue
         bonus[h.doc_id] = 0.08 if len(h.date) >= 7 and h.date[5:7] in months else 0.04
     return bonus
+
+
+TITLE_BONUS = 0.1
+
+
+def _title_bonus(question: str, passages: list[Hit]) -> dict[str, float]:
+    """Analysts name documents by their titles ("the order on America's supply chains"): a
+    document gets a bonus by how well its title and the question overlap (F1 of their terms)."""
+    q = _terms(question)
+    out: dict[str, float] = {}
+    for h in passages:
+        t = _terms(h.title)
+        common = len(q & t)
+        if h.doc_id in out or not common:
+            continue
+        p, r = common / len(t), common / len(q)
+        out[h.doc_id] = TITLE_BONUS * 2 * p * r / (p + r)
+    return out
 
 
 @dataclass
@@ -171,8 +256,8 @@ def _blocks(text: str) -> list[tuple[int, int]]:
     i = 0
     while i < len(spans):
         j = i
-        while j + 1 < len(spans) and not text[spans[j][1]:spans[j + 1][0]].strip():
-            line, nxt = text[spans[j][0]:spans[j][1]], text[spans[j + 1][0]:spans[j + 1][1]]
+        while j + 1 < len(spans) and not text[spans[j][1] : spans[j + 1][0]].strip():
+            line, nxt = text[spans[j][0] : spans[j][1]], text[spans[j + 1][0] : spans[j + 1][1]]
             lead_in = j == i and line.rstrip().endswith(":") and len(WORD.findall(line)) < 12
             if not ((_short(line) or lead_in) and _short(nxt)):
                 break
@@ -194,25 +279,67 @@ def candidates(passages: list[Hit]) -> list[_Cand]:
             s = text[a:b]
             row = _is_table_row(s) and not _is_header_row(s)
             if not row:
-                if in_table or len(header) >= 3:
+                if in_table:
                     header = []
-                header.append(s[:200])
+                header = [*header[-2:], s[:200]]  # the three lines above the table
                 in_table = False
             else:
                 in_table = True
+            note = re.match(r"\[[^\]\n]{0,200}\]\s+(?=\S)", s)
+            if note and not row:  # "[Data in metric tons, …] Domestic Production …": the note is no answer
+                a += note.end()
+                s = text[a:b]
             words = len(WORD.findall(s))
             start, end = seg_start + a, seg_start + b
-            owner = next((i for i in order if passages[i].doc_id == doc_id
-                          and passages[i].start_char <= start and end <= passages[i].end_char), None)
+            owner = next(
+                (
+                    i
+                    for i in order
+                    if passages[i].doc_id == doc_id
+                    and passages[i].start_char <= start
+                    and end <= passages[i].end_char
+                ),
+                None,
+            )
             if owner is None or _is_header_row(s):
                 continue
-            if not row and (words < 5 or _is_heading(s, passages[owner].title)):
+            if not row and (words < 5 or _is_heading(s, passages[owner].title, start)):
                 continue
             if not row and s.rstrip().endswith(":") and words < 8:
                 continue  # a short lead-in ("For the Government of Japan:") says nothing
             scoring = (" ".join(header[-3:]) + " " + s) if row else s
             out.append(_Cand(owner, start, s, scoring, _terms(scoring)))
     return out
+
+
+_SOURCE_CLAUSE = re.compile(
+    r"^\s*(?:according to|as (?:stated|reported|described) (?:in|by)|based on|per)\s+[^,?]{3,120},\s*",
+    re.IGNORECASE,
+)
+
+
+def scoring_question(question: str) -> str:
+    """The question without a leading clause naming its source ("According to the USGS
+    summary, how much …" -> "how much …"): the source picks the document (retrieval and the
+    focus step see the whole question) but says nothing about which sentence answers."""
+    rest = _SOURCE_CLAUSE.sub("", question)
+    return rest if len(WORD.findall(rest)) >= 3 else question
+
+
+_PART_SPLIT = re.compile(
+    r",?\s+(?:and|but)\s+(?=(?:what|which|who|whom|whose|when|where|how|why|in what|in which|on what|"
+    r"at what|did|does|do|is|are|was|were|has|have)\b)",
+    re.IGNORECASE,
+)
+
+
+def question_parts(question: str) -> list[str]:
+    """The sub-questions of a compound question ("What did A produce, and what was it worth?"),
+    or the question alone. Parts of fewer than three words stay with the previous part."""
+    parts = [p.strip(" ,?") for p in _PART_SPLIT.split(question) if p.strip(" ,?")]
+    if len(parts) < 2 or any(len(WORD.findall(p)) < 3 for p in parts):
+        return [question]
+    return parts
 
 
 class ExtractiveBackend(AnswerBackend):
@@ -241,8 +368,9 @@ class ExtractiveBackend(AnswerBackend):
         if not cands:
             yield Draft(text="", quotes=[], refused=True)
             return
-        q_terms = _terms(question)
-        q_specific = {stem(w) for w in specific_terms(question)}
+        asked = scoring_question(question)
+        q_terms = _terms(asked)
+        q_specific = {stem(w) for w in specific_terms(asked)}
         n = len(cands)
         df = {t: sum(1 for c in cands if t in c.terms) for t in q_terms}
         weight = {t: (2.0 if t in q_specific else 1.0) * math.log(1 + n / (1 + df[t])) for t in q_terms}
@@ -260,22 +388,35 @@ class ExtractiveBackend(AnswerBackend):
         # question), then the lexically most promising of the rest, up to MAX_EMBEDDED
         top_chunks = {h.chunk_id for h in retrieval.hits[:TOP_PASSAGES_IN_FULL]}
         full = [i for i in range(n) if hits[cands[i].hit].chunk_id in top_chunks]
-        rest = sorted((i for i in range(n) if i not in set(full)), key=lambda i: -(lexical(cands[i]) + prior[i]))
+        rest = sorted(
+            (i for i in range(n) if i not in set(full)), key=lambda i: -(lexical(cands[i]) + prior[i])
+        )
         pre = (full + rest)[: max(MAX_EMBEDDED, len(full))]
         cands = [cands[i] for i in sorted(pre)]
         prior = [prior[i] for i in sorted(pre)]
         n = len(cands)
-        q_vec = np.asarray(self.embedder.query(question))
+        q_vec = np.asarray(self.embedder.query(asked))
         vecs = self.embedder.encode_cached([c.scoring for c in cands])
         sims = vecs @ q_vec
         if max(float(sims.max()), retrieval.top_dense) < self.settings.min_relevance:
             yield Draft(text="", quotes=[], refused=True)
             return
         dated = _date_bonus(question, hits)
-        wants = _answer_type(question)
+        for doc_id, bonus in _title_bonus(question, hits).items():
+            dated[doc_id] = dated.get(doc_id, 0.0) + bonus
+        wants = _answer_type(asked)
+        counts: dict[str, int] = {}
+        for c in cands:
+            for nm in _names(c.text):
+                counts[nm] = counts.get(nm, 0) + 1
+        common = frozenset(nm for nm, k in counts.items() if k >= max(3, 0.2 * n))  # "United States"
+        typed = [bool(wants) and _has_type(c.text, wants or "", asked, common) for c in cands]
         base = [
-            float(sims[i]) + 0.6 * lexical(cands[i]) + prior[i] + dated.get(hits[cands[i].hit].doc_id, 0.0)
-            + (ANSWER_TYPE_BONUS if wants and _has_type(cands[i].text, wants, question) else 0.0)
+            float(sims[i])
+            + 0.4 * lexical(cands[i])
+            + prior[i]
+            + dated.get(hits[cands[i].hit].doc_id, 0.0)
+            + (ANSWER_TYPE_BONUS if typed[i] else 0.0)
             for i in range(n)
         ]
 
@@ -284,6 +425,37 @@ class ExtractiveBackend(AnswerBackend):
         best = base[best_i]
         focus = hits[cands[best_i].hit].doc_id
         chosen = [best_i]
+        # a question in parts ("how much …, and what was it worth?") gets each part's best sentence
+        extra_parts = question_parts(asked)[1:] if len(question_parts(asked)) > 1 else []
+        if extra_parts:
+            part_vecs = [np.asarray(self.embedder.query(p)) for p in question_parts(asked)]
+            for p_text, p_vec in zip(question_parts(asked), part_vecs, strict=True):
+                p_terms = _terms(p_text) & set(weight)
+                p_total = sum(weight[t] for t in p_terms) or 1.0
+                p_wants = _answer_type(p_text)
+                p_score = [
+                    float(vecs[i] @ p_vec)
+                    + 0.4 * sum(weight[t] for t in p_terms if t in cands[i].terms) / p_total
+                    + prior[i]
+                    + dated.get(hits[cands[i].hit].doc_id, 0.0)
+                    + (
+                        ANSWER_TYPE_BONUS
+                        if p_wants and _has_type(cands[i].text, p_wants, p_text, common)
+                        else 0.0
+                    )
+                    for i in range(n)
+                ]
+                j = max(range(n), key=lambda i: p_score[i])
+                in_focus = [i for i in range(n) if hits[cands[i].hit].doc_id == focus]
+                j_focus = max(in_focus, key=lambda i: p_score[i])
+                if p_score[j] - p_score[j_focus] < PART_OTHER_DOC_LEAD:
+                    j = j_focus  # another document only when it clearly answers the part better
+                if (
+                    j not in chosen
+                    and len(chosen) < self.settings.max_sentences
+                    and (max(float(vecs[j] @ vecs[c]) for c in chosen) <= 0.85)
+                ):
+                    chosen.append(j)
         meta = hits[cands[best_i].hit]
         # what the focus document's title, publisher and date say is covered too ("USGS", "Japan")
         covered = (cands[best_i].terms | _terms(f"{meta.title} {meta.publisher} {meta.date or ''}")) & q_terms
@@ -299,8 +471,8 @@ class ExtractiveBackend(AnswerBackend):
                 ok = base[i] >= best - SAME_DOC_MARGIN
             else:
                 new = lexical(c, covered)
-                ok = base[i] >= best - OTHER_DOC_MARGIN and new >= 0.15 and bool(
-                    (c.terms - covered) & q_terms
+                ok = (
+                    base[i] >= best - OTHER_DOC_MARGIN and new >= 0.15 and bool((c.terms - covered) & q_terms)
                 )
             cost = count_tokens(c.text)
             if not ok or used + cost > self.settings.answer_tokens:
@@ -308,6 +480,22 @@ class ExtractiveBackend(AnswerBackend):
             chosen.append(i)
             covered |= c.terms & q_terms
             used += cost
+        # a question asking for a date, figure or name gets a sentence holding one when a close
+        # enough one exists, whatever its document
+        if wants and not any(typed[i] for i in chosen):
+            extra = [
+                i
+                for i in range(n)
+                if typed[i]
+                and base[i]
+                >= best - (SAME_DOC_MARGIN if hits[cands[i].hit].doc_id == focus else 2 * OTHER_DOC_MARGIN)
+                and max(float(vecs[i] @ vecs[j]) for j in chosen) <= 0.85
+            ]
+            if extra:
+                i = max(extra, key=lambda i: base[i])
+                if len(chosen) >= self.settings.max_sentences:
+                    chosen.pop()
+                chosen.append(i)
         # order: documents by their best sentence, then document order within each
         by_doc: dict[str, list[int]] = {}
         for i in sorted(chosen, key=lambda i: -base[i]):

@@ -169,8 +169,10 @@ def build_prompt(question: str, hits: list[Hit], history: list[dict[str, str]], 
     history_budget = min(settings.history_tokens, int(remaining * HISTORY_SHARE))
     used = 0
     for turn in reversed(history):
-        content = _strip_markers(turn.get("content", "")) if turn.get("role") == "assistant" else (
-            turn.get("content", "").strip()
+        content = (
+            _strip_markers(turn.get("content", ""))
+            if turn.get("role") == "assistant"
+            else (turn.get("content", "").strip())
         )
         if turn.get("role") not in ("user", "assistant") or not content:
             continue
@@ -213,11 +215,14 @@ def build_prompt(question: str, hits: list[Hit], history: list[dict[str, str]], 
         )
     user = CITATION_QA_TEMPLATE.format(sources="\n\n".join(blocks), question=question)
     messages = [
-        {"role": "system", "content": CITATION_SYSTEM_PROMPT}, *turns, {"role": "user", "content": user}
+        {"role": "system", "content": CITATION_SYSTEM_PROMPT},
+        *turns,
+        {"role": "user", "content": user},
     ]
     tokens = 3 + sum(_message_tokens(m["content"]) for m in messages)
-    return Prompt(messages=messages, shown=shown, tokens=tokens, dropped=len(hits) - len(shown),
-                  truncated=truncated)
+    return Prompt(
+        messages=messages, shown=shown, tokens=tokens, dropped=len(hits) - len(shown), truncated=truncated
+    )
 
 
 # ---------------------------------------------------------------------------------- post-check
@@ -258,8 +263,9 @@ def _short(text: str, n: int = 80) -> str:
 
 
 _THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
-_REFERENCES = re.compile(r"\n\s*(?:#+\s*)?\**(?:sources|references|citations)\**\s*:?\**\s*\n.*\Z",
-                         re.DOTALL | re.IGNORECASE)
+_REFERENCES = re.compile(
+    r"\n\s*(?:#+\s*)?\**(?:sources|references|citations)\**\s*:?\**\s*\n.*\Z", re.DOTALL | re.IGNORECASE
+)
 _SENTINEL = re.compile(r"\bNOT[_ ]IN[_ ]SOURCES\b\.?", re.IGNORECASE)
 
 
@@ -345,8 +351,12 @@ def post_check(reply: str, hits: list[Hit], shown: list[str] | None = None) -> D
         missing_figures = sorted(claim_figures - figures)
         supported = coverage >= SUPPORT_THRESHOLD and not missing_figures
         if not supported:
-            why = (f"figure{'s' if len(missing_figures) > 1 else ''} {', '.join(missing_figures)} not in "
-                   "the cited source" if missing_figures else f"only {coverage:.0%} of its words are there")
+            why = (
+                f"figure{'s' if len(missing_figures) > 1 else ''} {', '.join(missing_figures)} not in "
+                "the cited source"
+                if missing_figures
+                else f"only {coverage:.0%} of its words are there"
+            )
             warnings.append(f"not supported by the cited source ({why}): “{_short(claim)}”")
         for k in s.numbers:
             own = supported and (not claim_terms or bool(claim_terms & per_source[k]))
@@ -365,11 +375,14 @@ def post_check(reply: str, hits: list[Hit], shown: list[str] | None = None) -> D
             placeholder[(si, k)] = quote_index[key]
 
     if not quotes:
-        warnings.append("the model cited no source: the answer is not grounded in the documents and "
-                        "was not checked")
+        warnings.append(
+            "the model cited no source: the answer is not grounded in the documents and was not checked"
+        )
     elif uncited:
-        warnings.append(f"{len(uncited)} sentence{'s' if len(uncited) > 1 else ''} without a citation, "
-                        f"e.g. “{_short(uncited[0])}”")
+        warnings.append(
+            f"{len(uncited)} sentence{'s' if len(uncited) > 1 else ''} without a citation, "
+            f"e.g. “{_short(uncited[0])}”"
+        )
 
     # rebuild the text with placeholders
     out: list[str] = []
@@ -427,8 +440,11 @@ class GenerativeBackend(AnswerBackend):
             return
         prompt = build_prompt(question, hits, history, self.settings)
         if prompt.dropped:
-            log.info("prompt fitting: %d of %d sources left out to fit the context window",
-                     prompt.dropped, len(hits))
+            log.info(
+                "prompt fitting: %d of %d sources left out to fit the context window",
+                prompt.dropped,
+                len(hits),
+            )
         pieces: list[str] = []
         pending = ""
         released = False
@@ -540,10 +556,16 @@ def describe_failure(exc: BaseException, server: str, settings: Settings) -> str
     try:
         import openai
 
-        timeouts: tuple[type[BaseException], ...] = (openai.APITimeoutError, httpx.TimeoutException,
-                                                     TimeoutError)
-        connects: tuple[type[BaseException], ...] = (openai.APIConnectionError, httpx.TransportError,
-                                                     ConnectionError)
+        timeouts: tuple[type[BaseException], ...] = (
+            openai.APITimeoutError,
+            httpx.TimeoutException,
+            TimeoutError,
+        )
+        connects: tuple[type[BaseException], ...] = (
+            openai.APIConnectionError,
+            httpx.TransportError,
+            ConnectionError,
+        )
     except ImportError:  # the ollama backend alone does not need openai
         timeouts = (httpx.TimeoutException, TimeoutError)
         connects = (httpx.TransportError, ConnectionError)
@@ -563,16 +585,20 @@ def describe_failure(exc: BaseException, server: str, settings: Settings) -> str
         if status in (401, 403):
             todo = "set ASSISTANT_LLM_API_KEY to a key this server accepts"
         elif status == 404:
-            todo = (f"check that ASSISTANT_LLM_MODEL ({settings.llm_model!r}) is served there and that "
-                    "ASSISTANT_LLM_BASE_URL is the API root (for OpenAI-compatible servers it usually "
-                    "ends in /v1)")
+            todo = (
+                f"check that ASSISTANT_LLM_MODEL ({settings.llm_model!r}) is served there and that "
+                "ASSISTANT_LLM_BASE_URL is the API root (for OpenAI-compatible servers it usually "
+                "ends in /v1)"
+            )
         elif status == 429:
             todo = f"the server is rate-limiting: wait and try again, {offline}"
         elif status >= 500:
             todo = f"the fault is on the server side: check its logs and try again, {offline}"
         else:
-            todo = ("if the prompt is too long, set ASSISTANT_LLM_CONTEXT_WINDOW to the model's real "
-                    "window; otherwise check the server's logs")
+            todo = (
+                "if the prompt is too long, set ASSISTANT_LLM_CONTEXT_WINDOW to the model's real "
+                "window; otherwise check the server's logs"
+            )
         return f"{server} answered with HTTP {status} ({detail}): {todo}."
     if any(isinstance(e, connects) for e in chain):
         refused = any("refused" in str(e).lower() for e in chain)

@@ -100,17 +100,32 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
     # ------------------------------------------------------------------ chat
 
     def respond(
-        question: str, conv: dict[str, Any] | None, doc_ids: list[str] | None, date_from: str, date_to: str,
-        backend: str, top_k: float,
+        question: str,
+        conv: dict[str, Any] | None,
+        doc_ids: list[str] | None,
+        date_from: str,
+        date_to: str,
+        backend: str,
+        top_k: float,
     ) -> Iterator[tuple[Any, ...]]:
         """Stream one answer into the chat; the sources panel is filled when it is final."""
         conv = conv or {"turns": []}
         turns: list[dict[str, Any]] = conv["turns"]
-        filters = {"doc_ids": doc_ids or [], "date_from": date_from, "date_to": date_to,
-                   "backend": backend, "top_k": top_k}
-        turn: dict[str, Any] = {"question": question if isinstance(question, str) else "", "partial": "",
-                                "answer": None, "error": None, "history": plain_history(turns),
-                                "filters": filters}
+        filters = {
+            "doc_ids": doc_ids or [],
+            "date_from": date_from,
+            "date_to": date_to,
+            "backend": backend,
+            "top_k": top_k,
+        }
+        turn: dict[str, Any] = {
+            "question": question if isinstance(question, str) else "",
+            "partial": "",
+            "answer": None,
+            "error": None,
+            "history": plain_history(turns),
+            "filters": filters,
+        }
         turns.append(turn)
         yield render.chat_messages(turns), gr.skip(), "", conv
         last = 0.0  # the first delta shows at once, later ones at most every STREAM_EVERY_S
@@ -197,8 +212,13 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
         ``date_from``/``date_to`` are YYYY[-MM[-DD]]; empty values mean no filter or the default.
         Bad input raises an error with a clear message.
         """
-        filters = {"doc_ids": doc_ids or [], "date_from": date_from, "date_to": date_to,
-                   "backend": backend, "top_k": top_k}
+        filters = {
+            "doc_ids": doc_ids or [],
+            "date_from": date_from,
+            "date_to": date_to,
+            "backend": backend,
+            "top_k": top_k,
+        }
         partial = ""
         try:
             for item in _stream_answer(assistant, question, list(history or []), filters):
@@ -226,7 +246,8 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
         )
 
     def upload(
-        files: list[str] | None, progress: gr.Progress = gr.Progress(track_tqdm=True)  # noqa: B008
+        files: list[str] | None,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ) -> tuple[Any, ...]:
         """Store the uploaded files in the corpus folder, ingest, and report what happened."""
         files = files or []
@@ -262,59 +283,98 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
     placeholder = (
         f"### Ask the {len(documents)} documents\n"
         "Every sentence of an answer cites its source: click a **[n]** marker to see the passage."
-        if documents else "### The index is empty\nAdd documents in the **Corpus** tab first."
+        if documents
+        else "### The index is empty\nAdd documents in the **Corpus** tab first."
     )
     with gr.Blocks(title="Corpus assistant", fill_width=True) as app:
         conv = gr.State({"turns": []})
-        gr.HTML('<div class="app-title">Corpus assistant <span>answers from the curated documents, '
-                "with a citation behind every claim</span></div>", padding=False)
+        gr.HTML(
+            '<div class="app-title">Corpus assistant <span>answers from the curated documents, '
+            "with a citation behind every claim</span></div>",
+            padding=False,
+        )
         with gr.Tabs():
             with gr.Tab("Ask", id="ask"), gr.Row(equal_height=False):
                 with gr.Column(scale=3, min_width=420):
                     chatbot = gr.Chatbot(
-                        elem_id="chat", label="Conversation", height="62vh", latex_delimiters=[],
-                        placeholder=placeholder, examples=[{"text": q} for q in examples] or None,
-                        buttons=["copy", "copy_all"], layout="bubble",
+                        elem_id="chat",
+                        label="Conversation",
+                        height="62vh",
+                        latex_delimiters=[],
+                        placeholder=placeholder,
+                        examples=[{"text": q} for q in examples] or None,
+                        buttons=["copy", "copy_all"],
+                        layout="bubble",
                     )
                     with gr.Row():
                         question = gr.Textbox(
-                            elem_id="question", show_label=False, scale=8, lines=1, max_lines=6,
+                            elem_id="question",
+                            show_label=False,
+                            scale=8,
+                            lines=1,
+                            max_lines=6,
                             placeholder="Ask a question about the documents (Enter to send)",
                         )
-                        ask_btn = gr.Button("Ask", variant="primary", scale=1, elem_id="ask-btn",
-                                            min_width=80)
+                        ask_btn = gr.Button(
+                            "Ask", variant="primary", scale=1, elem_id="ask-btn", min_width=80
+                        )
                     with gr.Row():
-                        new_btn = gr.Button("New conversation", elem_id="new-conversation", scale=1,
-                                            min_width=160, size="sm")
+                        new_btn = gr.Button(
+                            "New conversation", elem_id="new-conversation", scale=1, min_width=160, size="sm"
+                        )
                         comment = gr.Textbox(
-                            elem_id="feedback-comment", show_label=False, scale=4, lines=1,
+                            elem_id="feedback-comment",
+                            show_label=False,
+                            scale=4,
+                            lines=1,
                             placeholder="Optional comment, sent with your thumbs up or down on an answer",
                         )
                     with gr.Accordion("Filters", open=False, elem_id="filters"):
                         doc_filter = gr.Dropdown(
-                            choices=_doc_choices(documents), multiselect=True, value=[],
-                            label="Only these documents", elem_id="doc-filter",
+                            choices=_doc_choices(documents),
+                            multiselect=True,
+                            value=[],
+                            label="Only these documents",
+                            elem_id="doc-filter",
                         )
                         with gr.Row():
-                            date_from = gr.Textbox(label="Dated from", placeholder="YYYY[-MM[-DD]]",
-                                                   elem_id="date-from")
-                            date_to = gr.Textbox(label="Dated to", placeholder="YYYY[-MM[-DD]]",
-                                                 elem_id="date-to")
+                            date_from = gr.Textbox(
+                                label="Dated from", placeholder="YYYY[-MM[-DD]]", elem_id="date-from"
+                            )
+                            date_to = gr.Textbox(
+                                label="Dated to", placeholder="YYYY[-MM[-DD]]", elem_id="date-to"
+                            )
                     with gr.Accordion("Settings", open=False, elem_id="settings"):
-                        backend = gr.Dropdown(BACKENDS, value=settings.backend, label="Answer backend",
-                                              elem_id="backend")
-                        top_k = gr.Slider(1, top_k_max, value=settings.top_k, step=1,
-                                          label="Passages retrieved (top-k)", elem_id="top-k")
+                        backend = gr.Dropdown(
+                            BACKENDS, value=settings.backend, label="Answer backend", elem_id="backend"
+                        )
+                        top_k = gr.Slider(
+                            1,
+                            top_k_max,
+                            value=settings.top_k,
+                            step=1,
+                            label="Passages retrieved (top-k)",
+                            elem_id="top-k",
+                        )
                 with gr.Column(scale=2, min_width=320):
                     sources = gr.HTML(render.sources_html([]), elem_id="sources", padding=False)
             with gr.Tab("Corpus", id="corpus"):
                 docs0 = render.documents_rows(documents)
-                status = gr.HTML(render.status_html(documents, assistant.index_dir, settings.corpus_dir),
-                                 elem_id="index-status")
+                status = gr.HTML(
+                    render.status_html(documents, assistant.index_dir, settings.corpus_dir),
+                    elem_id="index-status",
+                )
                 table = gr.Dataframe(
-                    value=docs0[1], headers=docs0[0], interactive=False, wrap=True, elem_id="documents",
-                    label="Documents", datatype="str", column_widths=COLUMN_WIDTHS.get(len(docs0[0])),
-                    max_height=640, show_search="search",
+                    value=docs0[1],
+                    headers=docs0[0],
+                    interactive=False,
+                    wrap=True,
+                    elem_id="documents",
+                    label="Documents",
+                    datatype="str",
+                    column_widths=COLUMN_WIDTHS.get(len(docs0[0])),
+                    max_height=640,
+                    show_search="search",
                 )
                 refresh_btn = gr.Button("Refresh", size="sm", elem_id="refresh-corpus")
                 gr.Markdown(
@@ -322,26 +382,40 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
                     "each). "
                     "They are stored in the corpus folder and ingested; existing documents are not replaced."
                 )
-                files = gr.File(file_count="multiple", file_types=list(UPLOAD_SUFFIXES), label="Upload",
-                                elem_id="upload")
+                files = gr.File(
+                    file_count="multiple", file_types=list(UPLOAD_SUFFIXES), label="Upload", elem_id="upload"
+                )
                 upload_btn = gr.Button("Add to corpus and ingest", variant="primary", elem_id="upload-btn")
                 upload_report = gr.HTML(elem_id="upload-report")
 
         chat_inputs = [question, conv, doc_filter, date_from, date_to, backend, top_k]
         chat_outputs = [chatbot, sources, question, conv]
-        gr.on([question.submit, ask_btn.click], respond, chat_inputs, chat_outputs,
-              api_visibility="private", show_progress="hidden")
+        gr.on(
+            [question.submit, ask_btn.click],
+            respond,
+            chat_inputs,
+            chat_outputs,
+            api_visibility="private",
+            show_progress="hidden",
+        )
         chatbot.example_select(on_example, None, question, api_visibility="private").then(
             respond, chat_inputs, chat_outputs, api_visibility="private", show_progress="hidden"
         )
-        new_btn.click(new_conversation, None, [chatbot, sources, question, conv, comment],
-                      api_visibility="private")
-        chatbot.clear(new_conversation, None, [chatbot, sources, question, conv, comment],
-                      api_visibility="private")
+        new_btn.click(
+            new_conversation, None, [chatbot, sources, question, conv, comment], api_visibility="private"
+        )
+        chatbot.clear(
+            new_conversation, None, [chatbot, sources, question, conv, comment], api_visibility="private"
+        )
         chatbot.like(on_like, [conv, comment], comment, api_visibility="private")
         refresh_btn.click(corpus_view, None, [table, status, doc_filter], api_visibility="private")
-        upload_btn.click(upload, files, [upload_report, table, status, doc_filter, files],
-                         api_visibility="private", concurrency_limit=1)
+        upload_btn.click(
+            upload,
+            files,
+            [upload_report, table, status, doc_filter, files],
+            api_visibility="private",
+            concurrency_limit=1,
+        )
         gr.api(ask, api_name="ask")
         app.load(None, js=LOAD_JS)
     return app

@@ -57,9 +57,7 @@ def linkify(text: str, citations: Iterable[Citation], turn: int | None = None) -
         if n not in titles:
             continue
         out.append(_lines(text[pos : m.start()]))
-        out.append(
-            f'<a href="#{source_id(n, turn)}" class="cite" title="{esc(titles[n])}">[{n}]</a>'
-        )
+        out.append(f'<a href="#{source_id(n, turn)}" class="cite" title="{esc(titles[n])}">[{n}]</a>')
         pos = m.end()
     out.append(_lines(text[pos:]))
     return "".join(out)
@@ -97,8 +95,10 @@ def refusal_html(answer: Answer) -> str:
         "<li>" + esc(h.title) + (f' <span class="date">({esc(h.date)})</span>' if h.date else "") + "</li>"
         for h in closest
     )
-    listing = f'<div class="closest-label">Closest documents:</div><ul>{items}</ul>' if items else (
-        '<div class="closest-label">No document matched the filters.</div>'
+    listing = (
+        f'<div class="closest-label">Closest documents:</div><ul>{items}</ul>'
+        if items
+        else ('<div class="closest-label">No document matched the filters.</div>')
     )
     return (
         '<div class="refusal" role="alert"><div class="refusal-title">⚠ Not answered by the documents</div>'
@@ -159,7 +159,8 @@ def citation_html(c: Citation, turn: int | None = None) -> str:
     """One source card: number, title, publisher, date, page, link, passage with the quote marked."""
     unsupported = (
         '<div class="unsupported">The answer sentence was not found verbatim in this passage.</div>'
-        if not c.supported else ""
+        if not c.supported
+        else ""
     )
     return (
         f'<article class="source" id="{source_id(c.n, turn)}" data-doc-id="{esc(c.doc_id)}">'
@@ -188,7 +189,8 @@ def turn_sources_html(question: str, answer: Answer, turn: int | None = None) ->
         hits = "".join(_hit_html(h) for h in answer.hits)
         body = (
             '<div class="no-sources">No source supports an answer. Closest passages (not cited):</div>' + hits
-            if hits else '<div class="no-sources">No passage matched.</div>'
+            if hits
+            else '<div class="no-sources">No passage matched.</div>'
         )
     elif answer.citations:
         body = "".join(citation_html(c, turn) for c in answer.citations)
@@ -245,8 +247,13 @@ def documents_rows(documents: list[dict[str, Any]]) -> tuple[list[str], list[lis
         headers.append("Ingested")
     rows = []
     for d in documents:
-        row = [d.get("title") or "", d.get("publisher") or "", d.get("date") or "", int(d.get("chunks") or 0),
-               d.get("doc_id") or ""]
+        row = [
+            d.get("title") or "",
+            d.get("publisher") or "",
+            d.get("date") or "",
+            int(d.get("chunks") or 0),
+            d.get("doc_id") or "",
+        ]
         if with_time:
             row.append(str(d.get("ingested_at") or ""))
         rows.append(row)
@@ -272,7 +279,8 @@ def upload_report_html(stored: list[Any], refused: list[str], report: Any) -> st
     if stored:
         items = "".join(
             f"<li><code>{esc(s.path.name)}</code>"
-            f"{' (already in the corpus, unchanged)' if not s.new else ''}</li>" for s in stored
+            f"{' (already in the corpus, unchanged)' if not s.new else ''}</li>"
+            for s in stored
         )
         parts.append(f'<div class="upload-ok"><strong>Stored:</strong><ul>{items}</ul></div>')
     if report is not None:
