@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from assistant.config import Settings
 from assistant.types import Answer, AssistantError, Citation, Hit, IngestReport
 
 if TYPE_CHECKING:
     from assistant.api import Assistant
+    from assistant.config import Settings
 
 __version__ = "0.1.0"
 __all__ = [
@@ -32,4 +32,8 @@ def __getattr__(name: str) -> Any:
         from assistant.api import Assistant
 
         return Assistant
+    if name == "Settings":  # pydantic-settings alone takes ~0.4 s to import
+        from assistant.config import Settings
+
+        return Settings
     raise AttributeError(f"module 'assistant' has no attribute {name!r}")

@@ -6,14 +6,17 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import ValidationError
 
-from assistant.config import Settings
 from assistant.evals.cli import eval_group
 from assistant.types import AssistantError
+
+if TYPE_CHECKING:  # pydantic is imported by the commands that build settings, not by --help
+    from pydantic import ValidationError
+
+    from assistant.config import Settings
 
 
 def _invalid(exc: ValidationError) -> str:
@@ -27,6 +30,10 @@ def _invalid(exc: ValidationError) -> str:
 
 
 def _settings(**overrides: Any) -> Settings:
+    from pydantic import ValidationError
+
+    from assistant.config import Settings
+
     clean = {k: v for k, v in overrides.items() if v not in (None, (), [])}
     try:
         return Settings(**clean)
@@ -40,8 +47,11 @@ class _Main(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ValidationError as exc:
-            raise click.UsageError(_invalid(exc), ctx) from None
+        except Exception as exc:
+            pydantic = sys.modules.get("pydantic")  # loaded by whatever built the settings
+            if pydantic is not None and isinstance(exc, pydantic.ValidationError):
+                raise click.UsageError(_invalid(exc), ctx) from None
+            raise
 
 
 def _open(settings: Settings) -> Any:

@@ -137,6 +137,42 @@ def _doc_hashes(docstore: Any) -> dict[str, str]:
     return {doc_id: h for doc_id in docstore.docs if (h := docstore.get_document_hash(doc_id))}
 
 
+FILE_CACHE = "files.json"
+
+
+def _file_key(path: Path, corpus_dir: Path, entries: dict[str, dict[str, Any]]) -> str | None:
+    """What a loaded document depends on: the file's bytes, its manifest entry and the loader
+    version. ``None`` when the file cannot be read (the loader then reports why)."""
+    from assistant import __version__
+
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    entry = entries.get(path.relative_to(corpus_dir).as_posix(), {})
+    digest.update(json.dumps([__version__, entry], sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def _read_file_cache(index_dir: Path) -> dict[str, dict[str, str]]:
+    try:
+        data = json.loads((index_dir / FILE_CACHE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_file_cache(index_dir: Path, data: dict[str, dict[str, str]]) -> None:
+    """Written after the docstore commit; an entry counts only while its ``hash`` equals the
+    stored document's, so a stale file (a crash in between) just means a re-parse."""
+    tmp = index_dir / f".{FILE_CACHE}.tmp"
+    tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
+    tmp.replace(index_dir / FILE_CACHE)
+
+
 def _delete_chunks(collection: Any, ids: list[str]) -> None:
     for start in range(0, len(ids), 5000):
         collection.delete(ids=ids[start : start + 5000])
@@ -203,7 +239,26 @@ def ingest(
         files = [p for p in files if len(by_id[doc_id_for(p, corpus_dir)]) == 1]
         max_bytes = int(settings.max_file_mb * 2**20)
         documents: list[Any] = []
+        seen_files = _read_file_cache(index_dir)
+        file_keys: dict[str, str] = {}
         for path in _progress(files, "loading", progress):
+            doc_id = doc_id_for(path, corpus_dir)
+            key = _file_key(path, corpus_dir, manifest.entries)
+            if key is not None:
+                file_keys[doc_id] = key
+            # the same bytes and manifest entry as when the stored copy was made: reuse it, no
+            # re-parse (a PDF takes seconds); the pipeline then sees an unchanged document
+            cached = seen_files.get(doc_id)
+            if (
+                key is not None
+                and cached
+                and cached.get("key") == key
+                and cached.get("hash") == before_by_id.get(doc_id)
+            ):
+                stored_doc = docstore.get_document(doc_id, raise_error=False)
+                if stored_doc is not None:
+                    documents.append(stored_doc)
+                    continue
             try:
                 loaded = load_document(path, corpus_dir, manifest, max_bytes=max_bytes)
             except LoadError as exc:
@@ -264,7 +319,7 @@ def ingest(
             docstore.delete_document(doc_id, raise_error=False)
         # Chunks of documents the docstore does not hold: removed ones, and orphans of a crash.
         keep = set(stored) - gone
-        orphans = [i for i, _t, meta in all_chunks(collection) if meta.get("doc_id") not in keep]
+        orphans = [i for i, _t, meta in all_chunks(collection, texts=False) if meta.get("doc_id") not in keep]
         _delete_chunks(collection, orphans)
 
         pipeline = IngestionPipeline(
@@ -277,6 +332,15 @@ def ingest(
         report.chunks_written = len(nodes)
         persist_docstore(docstore, index_dir)
         clear_pending(index_dir)
+        stored_now = _doc_hashes(docstore)
+        _write_file_cache(
+            index_dir,
+            {
+                d: {"key": k, "hash": stored_now[d]}
+                for d, k in file_keys.items()
+                if d in stored_now and d not in failed_ids
+            },
+        )
 
         fingerprint = _fingerprint(_doc_hashes(docstore))
         stale = bm25_state(index_dir).get("fingerprint") != fingerprint

@@ -153,15 +153,19 @@ def persist_docstore(docstore: SimpleDocumentStore, index_dir: Path) -> None:
             os.unlink(tmp)
 
 
-def all_chunks(collection: Any, page: int = 5000) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """Every ``(id, text, metadata)`` of a Chroma collection, read in pages."""
+def all_chunks(
+    collection: Any, page: int = 5000, *, texts: bool = True
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Every ``(id, text, metadata)`` of a Chroma collection, read in pages (``texts=False``:
+    the text is ``""``, not read)."""
     offset = 0
+    include = ["documents", "metadatas"] if texts else ["metadatas"]
     while True:
-        got = collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
+        got = collection.get(include=include, limit=page, offset=offset)
         ids = got["ids"]
         if not ids:
             return
-        yield from zip(ids, got["documents"], got["metadatas"], strict=True)
+        yield from zip(ids, got["documents"] if texts else [""] * len(ids), got["metadatas"], strict=True)
         offset += len(ids)
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -203,3 +204,46 @@ def test_chroma_server_mode(tmp_path, embedder, corpus_copy):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_unchanged_files_are_not_parsed_again(
+    make_assistant: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-ingest reuses the stored copy of a file whose bytes and manifest entry are unchanged;
+    a changed manifest entry or changed bytes are parsed again."""
+    import assistant.ingest as ingest_module
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "alpha.txt").write_text("Alpha mine produced 12 tons of cerium in 2024. " * 5, encoding="utf-8")
+    (corpus / "beta.txt").write_text(
+        "Beta refinery separated 7 tons of yttrium in 2023. " * 5, encoding="utf-8"
+    )
+    (corpus / "manifest.yaml").write_text(
+        "documents:\n  - file: alpha.txt\n    title: Alpha\n", encoding="utf-8"
+    )
+    a = make_assistant()
+    assert a.ingest(corpus).added == 2
+
+    parsed: list[str] = []
+    real = ingest_module.load_document
+
+    def counting(path: Path, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(path.name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "load_document", counting)
+    report = a.ingest(corpus)
+    assert (report.unchanged, report.chunks_written, parsed) == (2, 0, [])
+
+    (corpus / "manifest.yaml").write_text(
+        "documents:\n  - file: alpha.txt\n    title: Alpha mine\n", encoding="utf-8"
+    )
+    (corpus / "beta.txt").write_text(
+        "Beta refinery separated 9 tons of yttrium in 2024. " * 5, encoding="utf-8"
+    )
+    report = a.ingest(corpus)
+    assert sorted(parsed) == ["alpha.txt", "beta.txt"]
+    assert (report.updated, report.unchanged) == (2, 0)
+    assert {d["doc_id"]: d["title"] for d in a.documents()}["alpha"] == "Alpha mine"
+    assert any("9 tons" in h.text for h in a.retrieve("Beta refinery yttrium"))
