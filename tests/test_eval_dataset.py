@@ -238,3 +238,46 @@ def test_cli_run_bad_input_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(eval_group, ["run", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2
     assert "not found" in result.output
+
+
+# A phrase of each out-of-corpus question that names what the question is about; none may occur in
+# any document of the shipped corpus, or the case would not be out of corpus. A new out-of-corpus
+# case needs its phrase here.
+OUT_OF_CORPUS_PHRASES = {
+    "ooc-spodumene-price-2019": "spodumene",
+    "ooc-eu-crma-benchmarks": "Critical Raw Materials Act",
+    "ooc-lynas-kuantan": "Kuantan",
+    "ooc-canada-strategy-cobalt": "Canadian Critical Minerals Strategy",
+    "ooc-kvanefjeld": "Kvanefjeld",
+    "ooc-mount-weld-grade": "Mount Weld",
+    "ooc-bayan-obo-share": "Bayan Obo",
+    "ooc-northern-rare-earth-quota": "China Northern Rare Earth",
+    "ooc-white-mesa-ndpr": "White Mesa",
+    "ooc-kachin-mining": "Kachin",
+    "ooc-isa-mining-code": "International Seabed Authority",
+    "ooc-ukraine-minerals-deal": "Ukraine",
+    "ooc-lkab-kiruna": "Kiruna",
+    "ooc-solvay-la-rochelle": "La Rochelle",
+    "ooc-senkaku-2010-embargo": "Senkaku",
+    "ooc-iluka-eneabba": "Eneabba",
+}
+
+
+def test_out_of_corpus_cases_are_about_something_the_corpus_lacks() -> None:
+    from assistant.loaders import discover, load_document, read_manifest
+
+    repo = Path(__file__).resolve().parents[1]
+    corpus = repo / "corpus"
+    manifest = read_manifest(corpus)
+    files, _ = discover(corpus)
+    texts = [load_document(p, corpus, manifest).text.lower() for p in files]
+    raw = [p.read_bytes().decode("utf-8", "ignore").lower() for p in files if p.suffix != ".pdf"]
+    cases = [c for c in load_eval_sets([repo / "evals" / "rare_earths.yaml"]) if not c.answerable]
+
+    assert {c.id for c in cases} == set(OUT_OF_CORPUS_PHRASES)
+    for case in cases:
+        phrase = OUT_OF_CORPUS_PHRASES[case.id]
+        assert phrase.lower() in case.question.lower(), case.id
+        found = [p.name for p, t in zip(files, texts, strict=True) if phrase.lower() in t]
+        assert found == [], f"{case.id}: {phrase!r} occurs in {found}"
+        assert not any(phrase.lower() in r for r in raw), f"{case.id}: {phrase!r} occurs in a raw file"
