@@ -103,6 +103,7 @@ def _is_heading(sentence: str, title: str, start: int = -1) -> bool:
 
 
 ANSWER_TYPE_BONUS = 0.08
+TYPED_LEAD_MARGIN = 0.12  # a sentence of the asked type leads if it scores this close to the best
 RANK_PRIOR = 0.1  # score bonus of the top passage over the last, by retrieval rank
 _DATE = re.compile(
     r"\b(?:january|february|march|april|may|june|july|august|september|october|november|"
@@ -425,6 +426,13 @@ class ExtractiveBackend(AnswerBackend):
 
         # the focus document: the one whose best sentence scores highest
         best_i = max(range(n), key=lambda i: base[i])
+        # a question asking for a date, a name or a figure is answered by a sentence holding one:
+        # the best such sentence leads when it is close to the best of all
+        typed_ids = [i for i in range(n) if typed[i]]
+        if typed_ids and not typed[best_i]:
+            best_typed = max(typed_ids, key=lambda i: base[i])
+            if base[best_typed] >= base[best_i] - TYPED_LEAD_MARGIN:
+                best_i = best_typed
         best = base[best_i]
         focus = hits[cands[best_i].hit].doc_id
         chosen = [best_i]
@@ -475,7 +483,10 @@ class ExtractiveBackend(AnswerBackend):
             else:
                 new = lexical(c, covered)
                 ok = (
-                    base[i] >= best - OTHER_DOC_MARGIN and new >= 0.15 and bool((c.terms - covered) & q_terms)
+                    base[i] >= best - OTHER_DOC_MARGIN
+                    and new >= 0.15
+                    and bool((c.terms - covered) & q_terms)
+                    and (typed[i] or not wants)  # in answer to "when", another document gives a date
                 )
             cost = count_tokens(c.text)
             if not ok or used + cost > self.settings.answer_tokens:
@@ -494,8 +505,8 @@ class ExtractiveBackend(AnswerBackend):
                 >= best - (SAME_DOC_MARGIN if hits[cands[i].hit].doc_id == focus else 2 * OTHER_DOC_MARGIN)
                 and max(float(vecs[i] @ vecs[j]) for j in chosen) <= 0.85
             ]
-            if extra:
-                i = max(extra, key=lambda i: base[i])
+            if extra:  # the focus document's own first
+                i = max(extra, key=lambda i: (hits[cands[i].hit].doc_id == focus, base[i]))
                 if len(chosen) >= self.settings.max_sentences:
                     chosen.pop()
                 chosen.append(i)
