@@ -3,9 +3,11 @@
 Each configuration runs in a fresh interpreter (the OpenMP wait policy is read when torch loads),
 in rotating order, ``--repeats`` times; medians are reported:
 
-* ``default``: what the package does today (torch's default, one thread per core, OpenMP spin-waits);
-* ``passive``: ``OMP_WAIT_POLICY=PASSIVE`` set before torch is imported (idle threads sleep);
-* ``1-thread``: ``Settings(embed_threads=1)``;
+* ``default``: libgomp's own default (``OMP_WAIT_POLICY`` empty: threads spin-wait a while), what the
+  package did before it set PASSIVE;
+* ``passive``: ``OMP_WAIT_POLICY=PASSIVE`` set before torch is imported (idle threads sleep): what
+  the package sets now (``assistant.embedding.set_offline_env``);
+* ``1-thread``: ``Settings(embed_threads=1)``, libgomp's default policy;
 * ``1-thread+passive``.
 
 Query latency: the first ``--questions`` eval questions, each embedded once (no cache). Throughput:
@@ -29,9 +31,9 @@ import common
 
 SCRIPT = "bench_threads.py"
 CONFIGS: dict[str, dict[str, str]] = {
-    "default": {},
+    "default": {"OMP_WAIT_POLICY": ""},  # empty = unset for libgomp; the package's setdefault keeps it
     "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
-    "1-thread": {"ASSISTANT_EMBED_THREADS": "1"},
+    "1-thread": {"ASSISTANT_EMBED_THREADS": "1", "OMP_WAIT_POLICY": ""},
     "1-thread+passive": {"ASSISTANT_EMBED_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"},
 }
 

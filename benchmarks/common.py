@@ -50,6 +50,9 @@ def offline_env(**extra: str) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         PYTHONDONTWRITEBYTECODE="1",
     )
+    # what the package sets before importing torch (assistant.embedding.set_offline_env): raw
+    # encode and LlamaIndex baselines run with the same OpenMP policy as ours
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # settings must come from the benchmark, not from the caller's shell
     for key in list(env):
         if key.startswith("ASSISTANT_"):

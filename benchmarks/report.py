@@ -396,7 +396,18 @@ def render() -> str:
             f"load average at start {run.get('loadavg_start')}."
         )
         lines.append("")
-    names = ("ingest", "ingest-idle", "ingest-after", "query", "query-idle", "threads", "threads-idle", "onnx", "ui", "load")
+    names = (
+        "ingest",
+        "ingest-idle",
+        "ingest-after",
+        "query",
+        "query-idle",
+        "threads",
+        "threads-idle",
+        "onnx",
+        "ui",
+        "load",
+    )
     machines = {n: (common.read_result(n) or {}).get("machine", {}) for n in names}
     when = {n: (common.read_result(n) or {}).get("measured_at") for n in machines}
     lines.append(

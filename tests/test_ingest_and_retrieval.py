@@ -247,3 +247,23 @@ def test_unchanged_files_are_not_parsed_again(
     assert (report.updated, report.unchanged) == (2, 0)
     assert {d["doc_id"]: d["title"] for d in a.documents()}["alpha"] == "Alpha mine"
     assert any("9 tons" in h.text for h in a.retrieve("Beta refinery yttrium"))
+
+
+@pytest.mark.parametrize("dense_candidates", [2, 40])
+def test_date_filter_keeps_only_documents_in_range(
+    shared_index: Any, embedder: Any, corpus_copy: Path, dense_candidates: int
+) -> None:
+    """Dense candidates are cut to the date range after a wider query; with few candidates
+    (2: the wide query misses the range) the filtered Chroma query takes over."""
+    from assistant import Assistant, Settings
+
+    index_dir, _ = shared_index
+    settings = Settings(index_dir=index_dir, corpus_dir=corpus_copy, dense_candidates=dense_candidates)
+    a = Assistant.open(index_dir, settings, embedder=embedder)
+    hits = a.retrieve("rare earth supply chains", mode="dense", date_from="2021-01-01", date_to="2021-12-31")
+    assert hits
+    assert {h.date[:4] for h in hits} == {"2021"}
+    only_june = a.retrieve(
+        "rare earth supply chains", mode="dense", date_from="2021-06-01", date_to="2021-06-30"
+    )
+    assert {h.doc_id for h in only_june} == {"wh_2021-06-08_fact_sheet_100day_supply_chain_reviews"}
