@@ -107,6 +107,15 @@ class Embedder:
             )
         except OSError as exc:
             raise AssistantError(f"cannot load the embedding model from {path}: {exc}") from exc
+        except Exception as exc:
+            if settings.embed_backend != "onnx":
+                raise
+            # sentence-transformers' ONNX backend needs optimum.onnxruntime, which no installable
+            # optimum release provides next to sentence-transformers 6 (benchmarks/README.md, item 7)
+            raise AssistantError(
+                f"ASSISTANT_EMBED_BACKEND=onnx cannot load the model: {str(exc).splitlines()[0]}; "
+                "use the default torch backend (unset ASSISTANT_EMBED_BACKEND)"
+            ) from exc
         self.model.encode_batch_size = settings.embed_batch_size  # type: ignore[attr-defined]
         self.name = path.name
         self.dim = int(self.model._model.get_embedding_dimension() or 384)

@@ -383,6 +383,7 @@ def render() -> str:
     ingest_rows(t, "ingest-after")
     query_rows(t, "query")
     query_rows(t, "query-idle")
+    query_rows(t, "query-after")
     threads_rows(t, "threads")
     threads_rows(t, "threads-idle")
     onnx_rows(t)
@@ -402,6 +403,7 @@ def render() -> str:
         "ingest-after",
         "query",
         "query-idle",
+        "query-after",
         "threads",
         "threads-idle",
         "onnx",

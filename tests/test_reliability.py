@@ -531,3 +531,14 @@ def test_eval_report_with_openai_backend_never_contains_the_key(
         assert not leaks(KEY, path.read_text(encoding="utf-8", errors="replace")), path.name
     assert not leaks(KEY, res.output)
     assert not leaks(KEY, caplog.text) and not any(leaks(KEY, r.getMessage()) for r in caplog.records)
+
+
+def test_onnx_backend_that_cannot_load_is_a_clear_error(tmp_path: Path) -> None:
+    """``ASSISTANT_EMBED_BACKEND=onnx`` either works or says why and what to do; no traceback."""
+    from assistant.config import Settings
+    from assistant.embedding import Embedder
+
+    try:
+        Embedder(Settings(index_dir=tmp_path / "idx", embed_backend="onnx"))
+    except AssistantError as exc:
+        assert "ASSISTANT_EMBED_BACKEND=onnx" in str(exc) and "torch" in str(exc)
