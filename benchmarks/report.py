@@ -381,6 +381,7 @@ def render() -> str:
     ingest_rows(t, "ingest")
     ingest_rows(t, "ingest-idle")
     ingest_rows(t, "ingest-after")
+    ingest_rows(t, "ingest-5k-after")
     query_rows(t, "query")
     query_rows(t, "query-idle")
     query_rows(t, "query-after")
@@ -401,6 +402,7 @@ def render() -> str:
         "ingest",
         "ingest-idle",
         "ingest-after",
+        "ingest-5k-after",
         "query",
         "query-idle",
         "query-after",
