@@ -142,7 +142,7 @@ def _answer_type(question: str) -> str | None:
 
 
 _NAME = re.compile(
-    r"\b(?:[A-Z][a-z]+\.?|[A-Z]{2,})(?:\s+(?:of|for|and|the|de|von|van)?\s*"
+    r"\b(?:[A-Z][a-z]+\.?|[A-Z]{2,})(?:[ \t]+(?:of|for|and|the|de|von|van)?[ \t]*"  # within a line
     r"(?:[A-Z][a-zA-Z]+|[A-Z]\.))+|\b[A-Z]{2,}\b"
 )
 
@@ -216,6 +216,16 @@ def _title_bonus(question: str, passages: list[Hit]) -> dict[str, float]:
         p, r = common / len(t), common / len(q)
         out[h.doc_id] = TITLE_BONUS * 2 * p * r / (p + r)
     return out
+
+
+SIGNATURE_BONUS = 0.2
+
+
+def _is_signature_block(text: str) -> bool:
+    """Short lines holding two or more names ("For the Government of Japan: … Takaichi Sanae …
+    Prime Minister"), as :func:`_blocks` joins them."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return len(lines) >= 3 and len(_names(text)) >= 2 and all(len(WORD.findall(ln)) <= 12 for ln in lines)
 
 
 @dataclass
@@ -415,12 +425,15 @@ class ExtractiveBackend(AnswerBackend):
                 counts[nm] = counts.get(nm, 0) + 1
         common = frozenset(nm for nm, k in counts.items() if k >= max(3, 0.2 * n))  # "United States"
         typed = [bool(wants) and _has_type(c.text, wants or "", asked, common) for c in cands]
+        # "who signed …?" is answered by a signature block, which embeds poorly (names and titles)
+        signers = wants == "name" and bool(re.search(r"\bsign(?:ed|s|atory|atories|ing)?\b", asked, re.I))
         base = [
             float(sims[i])
             + 0.4 * lexical(cands[i])
             + prior[i]
             + dated.get(hits[cands[i].hit].doc_id, 0.0)
             + (ANSWER_TYPE_BONUS if typed[i] else 0.0)
+            + (SIGNATURE_BONUS if signers and _is_signature_block(cands[i].text) else 0.0)
             for i in range(n)
         ]
 
