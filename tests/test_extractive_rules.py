@@ -72,3 +72,11 @@ def test_acronyms_spelled_out_in_passages() -> None:
     assert expands_in("ARPA-E", [text])
     assert not expands_in("LKAB", [text])
     assert not expands_in("Kiruna", [text])  # not an acronym
+
+
+def test_questions_that_span_documents() -> None:
+    from assistant.answer.extractive import _SPANNING
+
+    assert _SPANNING.search("Compare the Australia and Japan frameworks on stockpiling")
+    assert _SPANNING.search("What do both frameworks say about recycling?")
+    assert not _SPANNING.search("How did the neodymium oxide price change between 2022 and 2024?")
