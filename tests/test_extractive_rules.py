@@ -6,15 +6,24 @@ from __future__ import annotations
 import pytest
 
 from assistant.answer.extractive import (
+    _ANAPHORA,
+    _AUTHORED,
+    _BYLINE,
     _answer_type,
+    _date_bonus,
     _has_type,
+    _is_dateline,
     _is_header_row,
     _is_heading,
     _is_signature_block,
+    _is_table_row,
+    _terms,
+    _title_bonus,
     question_parts,
     scoring_question,
 )
 from assistant.retrieval import expands_in
+from assistant.types import Hit
 
 
 def test_a_sentence_mentioning_a_year_is_not_a_table_header() -> None:
@@ -80,3 +89,55 @@ def test_questions_that_span_documents() -> None:
     assert _SPANNING.search("Compare the Australia and Japan frameworks on stockpiling")
     assert _SPANNING.search("What do both frameworks say about recycling?")
     assert not _SPANNING.search("How did the neodymium oxide price change between 2022 and 2024?")
+
+
+def _hit(doc_id: str, date: str, title: str = "A title", publisher: str = "The White House") -> Hit:
+    return Hit(
+        rank=1, score=1.0, text="", doc_id=doc_id, title=title, publisher=publisher, url=None,
+        date=date, page=None, chunk_id=doc_id, start_char=0, end_char=0,
+    )  # fmt: skip
+
+
+def test_terms_split_hyphenated_words_and_read_british_spellings() -> None:
+    assert {"rare", "earth"} <= _terms("rare-earth free magnets")
+    assert _terms("to commercialise magnets") == _terms("to commercialize magnets")
+    assert "arpa" in _terms("ARPA-E funding")
+
+
+def test_a_dateline_is_no_table_row() -> None:
+    assert _is_dateline("April 24, 2025.")
+    assert _is_dateline("24 April 2025")
+    assert not _is_table_row("April 24, 2025.")
+    assert not _is_dateline("On April 24, 2025, the President signed the order.")
+    assert _is_table_row("China 255,000 270,000 44,000,000")
+
+
+def test_a_document_named_by_month_and_year_outweighs_one_of_the_same_year() -> None:
+    hits = [_hit("april", "2025-04-15"), _hit("march", "2025-03-20"), _hit("old", "2021-02-24")]
+    bonus = _date_bonus("Which applications does the April 2025 order cite?", hits)
+    assert bonus["april"] > bonus["march"] > 0
+    assert "old" not in bonus
+    assert _date_bonus("Which applications does the order cite?", hits) == {}
+
+
+def test_a_document_named_by_its_publisher() -> None:
+    usgs = _hit(
+        "usgs", "2025-01", "Rare Earths", "U.S. Geological Survey, National Minerals Information Center"
+    )
+    wh = _hit("wh", "2025-04-15", "Section 232 Actions on Processed Critical Minerals")
+    by_acronym = _title_bonus("Whose price data does the USGS rely on?", [usgs, wh])
+    assert by_acronym.get("usgs", 0) > by_acronym.get("wh", 0)
+    by_name = _title_bonus("What did the White House say about prices?", [usgs, wh])
+    assert by_name.get("wh", 0) > by_name.get("usgs", 0)
+
+
+def test_bylines_answer_who_prepared_questions() -> None:
+    assert _AUTHORED.search("Which specialist compiled the chapter?")
+    assert _BYLINE.search("Prepared by Daniel J. Cordier [(703) 648-7707]")
+    assert not _BYLINE.search("The report was prepared by the end of the year.")
+
+
+def test_a_part_that_refers_back_keeps_its_subject() -> None:
+    parts = question_parts("Which firm received the funding, and what material are they based on?")
+    assert len(parts) == 2 and _ANAPHORA.search(parts[1])
+    assert not _ANAPHORA.search("which magnet investigation did the June fact sheet float")
