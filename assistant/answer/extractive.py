@@ -457,10 +457,11 @@ class ExtractiveBackend(AnswerBackend):
         n = len(cands)
         df = {t: sum(1 for c in cands if t in c.terms) for t in q_terms}
         weight = {t: (2.0 if t in q_specific else 1.0) * math.log(1 + n / (1 + df[t])) for t in q_terms}
-        total = sum(weight.values()) or 1.0
 
-        def lexical(c: _Cand, exclude: set[str] = frozenset()) -> float:  # type: ignore[assignment]
-            return sum(weight[t] for t in q_terms if t in c.terms and t not in exclude) / total
+        def lexical(c: _Cand, exclude: set[str] = frozenset(), terms: set[str] = q_terms) -> float:  # type: ignore[assignment]
+            """Rarity-weighted share of ``terms`` (the question's, or a part's) that ``c`` holds."""
+            held = sum(weight[t] for t in terms if t in c.terms and t not in exclude)
+            return held / (sum(weight[t] for t in terms) or 1.0)
 
         # retrieval prior: by the rank of the document's best passage and by its fused score
         # (the passage as a whole, not one sentence, says best which document is meant)
@@ -553,12 +554,11 @@ class ExtractiveBackend(AnswerBackend):
             for p_no, p_text in enumerate(parts):
                 p_vec = np.asarray(self.embedder.query(p_text))
                 p_terms = _terms(p_text) & set(weight)
-                p_total = sum(weight[t] for t in p_terms) or 1.0
                 p_wants = _answer_type(p_text)
                 p_typed = [bool(p_wants) and _has_type(c.text, p_wants or "", p_text, common) for c in cands]
                 p_score = [
                     float(vecs[i] @ p_vec)
-                    + 0.4 * sum(weight[t] for t in p_terms if t in cands[i].terms) / p_total
+                    + 0.4 * lexical(cands[i], terms=p_terms)
                     + prior[i]
                     + dated.get(hits[cands[i].hit].doc_id, 0.0)
                     + (ANSWER_TYPE_BONUS if p_typed[i] else 0.0)

@@ -72,6 +72,19 @@ def plain_history(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
     return history
 
 
+def _filters(
+    doc_ids: list[str] | None, date_from: str, date_to: str, backend: str, top_k: float
+) -> dict[str, Any]:
+    """The filter panel's values as one dict (kept with each turn, passed to ``_stream_answer``)."""
+    return {
+        "doc_ids": doc_ids or [],
+        "date_from": date_from,
+        "date_to": date_to,
+        "backend": backend,
+        "top_k": top_k,
+    }
+
+
 def _stream_answer(
     assistant: Assistant, question: Any, history: list[dict[str, str]], filters: dict[str, Any]
 ) -> Iterator[str | Answer]:
@@ -111,13 +124,7 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
         """Stream one answer into the chat; the sources panel is filled when it is final."""
         conv = conv or {"turns": []}
         turns: list[dict[str, Any]] = conv["turns"]
-        filters = {
-            "doc_ids": doc_ids or [],
-            "date_from": date_from,
-            "date_to": date_to,
-            "backend": backend,
-            "top_k": top_k,
-        }
+        filters = _filters(doc_ids, date_from, date_to, backend, top_k)
         turn: dict[str, Any] = {
             "question": question if isinstance(question, str) else "",
             "partial": "",
@@ -212,13 +219,7 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
         ``date_from``/``date_to`` are YYYY[-MM[-DD]]; empty values mean no filter or the default.
         Bad input raises an error with a clear message.
         """
-        filters = {
-            "doc_ids": doc_ids or [],
-            "date_from": date_from,
-            "date_to": date_to,
-            "backend": backend,
-            "top_k": top_k,
-        }
+        filters = _filters(doc_ids, date_from, date_to, backend, top_k)
         partial = ""
         try:
             for item in _stream_answer(assistant, question, list(history or []), filters):
