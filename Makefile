@@ -41,6 +41,8 @@ eval: install
 	$(BIN)/assistant ingest corpus --index $(INDEX)
 	$(BIN)/assistant eval run evals/rare_earths.yaml --index $(INDEX) --out evals/out \
 	  --baseline evals/baselines/report.json --max-drop 0.02
+	$(BIN)/assistant eval run evals/rare_earths_extra.yaml --index $(INDEX) --out evals/out/extra \
+	  --baseline evals/baselines/extra.json --max-drop 0.04
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py

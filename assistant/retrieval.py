@@ -48,6 +48,94 @@ METONYMS = {
 }
 
 
+REGION_WORDS = frozenset(
+    "north south east west northern southern eastern western northeast northwest southeast "
+    "southwest northeastern northwestern southeastern southwestern central inner outer upper "
+    "lower greater".split()
+)
+
+
+def demonym_places(word: str) -> list[str]:
+    """The places a demonym may come from: "mongolian" -> "mongolia", "canadian" -> "canada",
+    "chinese" -> "china", "congolese" -> "congo", "pakistani" -> "pakistan"."""
+    w = word.lower()
+    out: list[str] = []
+    if w.endswith("ese"):
+        out += [w[:-3], w[:-3] + "a", w[:-4]]
+    elif w.endswith("ian"):
+        out += [w[:-1], w[:-3] + "a", w[:-3]]
+    elif w.endswith("an"):
+        out += [w[:-1], w[:-2]]
+    elif w.endswith("ish"):
+        out += [w[:-3] + "en", w[:-3] + "and", w[:-3] + "ey", w[:-3]]
+    elif w.endswith("i"):
+        out += [w[:-1]]
+    return [p for p in out if len(p) >= 4]
+
+
+_TITLES = frozenset(
+    "president vice prime minister secretary chair chairman chairwoman ceo governor senator "
+    "ambassador administrator director general premier chancellor king queen mr mrs ms dr "
+    "department ministry agency office bureau the".split()  # "Commerce Department" = "Commerce"
+)
+_CALENDAR = (
+    r"(?!(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b)"
+)
+_CAPITAL = rf"{_CALENDAR}(?:[A-Z][a-z]+(?:-[A-Za-z]+)*|[A-Z]{{2,}}(?:-[A-Z]+)?)(?!['’]s\b)"
+_PHRASE = re.compile(rf"(?:{_CAPITAL}\s+(?:(?:of|de)(?:\s+the)?\s+)?)+{_CAPITAL}")
+
+
+def proper_phrases(question: str) -> list[str]:
+    """Multi-word names in a question ("Minerals Security Partnership"), without titles,
+    region words and the sentence-initial word: each word may be in the corpus while the name
+    is not. A possessive ends a name ("the Pentagon's Industrial Base …")."""
+    out: list[str] = []
+    for m in _PHRASE.finditer(question):
+        words = m.group(0).split()
+        if m.start() == 0 or re.search(r"[?!]\s*$|[a-z]{2}\.\s*$", question[: m.start()]):
+            words = words[1:]
+        words = [
+            w
+            for i, w in enumerate(words)
+            if w.lower() not in _TITLES
+            and not w.isupper()  # acronyms are checked on their own
+            and not (  # "Southeast Asian", "Inner Mongolian": the demonym says the place
+                w.lower() in REGION_WORDS
+                and i + 1 < len(words)
+                and re.search(r"(?:an|ese|ish|i)$", words[i + 1])
+            )
+        ]
+        while words and words[0].lower() in _SMALL:
+            words = words[1:]
+        while words and words[-1].lower() in _SMALL:
+            words = words[:-1]
+        if sum(1 for w in words if w.lower() not in _SMALL) >= 2:
+            out.append(" ".join(words))
+    return out
+
+
+def _word_key(word: str) -> str:
+    """A word's stem for loose matching: "Mongolian" ~ "Mongolia", "Asian" ~ "Asia"."""
+    w = word.lower()
+    return w[:5] if len(w) >= 7 else w[:-1] if len(w) >= 5 else w
+
+
+def phrase_in(phrase: str, texts: list[str]) -> bool:
+    """Whether the words of ``phrase`` occur close together, in any order, in one of ``texts``
+    ("Commerce Department" ~ "Department of Commerce", "Donald Trump" ~ "Donald J. Trump")."""
+    keys = [_word_key(w) for w in phrase.split() if w.lower() not in _SMALL]
+    window = 2 * len(keys) + 2
+    for text in texts:
+        toks = [t.lower() for t in re.findall(r"[A-Za-z]+", text)]
+        spots = [[i for i, t in enumerate(toks) if t.startswith(k)] for k in keys]
+        if all(spots) and any(
+            all(any(abs(j - i) <= window for j in others) for others in spots[1:]) for i in spots[0]
+        ):
+            return True
+    return False
+
+
 _SMALL = frozenset({"of", "and", "for", "the", "on", "in"})
 
 
@@ -56,7 +144,12 @@ def expands_in(acronym: str, texts: list[str]) -> bool:
     ("Advanced Research Projects Agency-Energy"): the initials of consecutive capitalised
     words, small words ("of", "and", "for", "the") skipped, equal its letters."""
     letters = re.sub(r"[^A-Za-z]", "", acronym)
-    if len(letters) < 3 or not acronym.replace("-", "").replace(".", "").isupper():
+    if len(letters) < 2 or not acronym.replace("-", "").replace(".", "").isupper():
+        return False
+    dotted = re.compile(r"\b" + r"\.\s?".join(letters) + r"\.")  # "EO" = "E.O."
+    if any(dotted.search(text) for text in texts):
+        return True
+    if len(letters) < 3:  # two initials match too much by chance
         return False
     letters = letters.upper()
     for text in texts:
@@ -179,11 +272,15 @@ class _BM25Snapshot:
 
     def known(self, word: str) -> bool:
         """Whether ``word`` (any case, hyphen parts, dotted acronym) occurs in the corpus, or
-        a common metonym of it does ("Pentagon" for the Department of Defense)."""
+        a common metonym of it does ("Pentagon" for the Department of Defense), or the place
+        of a demonym does ("Mongolian" for Inner Mongolia). Compass and region words
+        ("Southeast", "Inner") name nothing on their own."""
         key = re.sub(r"['’]s$", "", word).lower()
+        if key in REGION_WORDS:
+            return True
         if key in METONYMS and self._known(METONYMS[key]):
             return True
-        return self._known(word)
+        return self._known(word) or any(self._known(place) for place in demonym_places(key))
 
     def _known(self, word: str) -> bool:
         import bm25s
@@ -390,6 +487,7 @@ class Retriever:
         top_dense = max(dense_scores.values(), default=0.0)
         texts = [h.text for h in hits + extra]
         unknown = [t for t in unknown if not expands_in(t, texts)]
+        unknown += [p for p in proper_phrases(query) if not phrase_in(p, texts)]
         return Retrieval(
             hits=hits,
             top_dense=top_dense,

@@ -22,7 +22,7 @@ from assistant.answer.extractive import (
     question_parts,
     scoring_question,
 )
-from assistant.retrieval import expands_in
+from assistant.retrieval import demonym_places, expands_in, phrase_in, proper_phrases
 from assistant.types import Hit
 
 
@@ -141,3 +141,37 @@ def test_a_part_that_refers_back_keeps_its_subject() -> None:
     parts = question_parts("Which firm received the funding, and what material are they based on?")
     assert len(parts) == 2 and _ANAPHORA.search(parts[1])
     assert not _ANAPHORA.search("which magnet investigation did the June fact sheet float")
+
+
+def test_dotted_acronyms_are_spelled_out() -> None:
+    assert expands_in("EO", ["On February 24, 2021, the President signed E.O. 14017."])
+    assert not expands_in("EO", ["Executive Order 14017"])  # two initials alone match too much
+
+
+def test_demonyms_name_their_places() -> None:
+    assert "mongolia" in demonym_places("Mongolian")
+    assert "canada" in demonym_places("Canadian")
+    assert "china" in demonym_places("Chinese")
+    assert demonym_places("Trump") == []
+
+
+def test_multi_word_names_of_a_question() -> None:
+    assert proper_phrases("How does the Minerals Security Partnership work?") == [
+        "Minerals Security Partnership"
+    ]
+    assert proper_phrases("What did the Pentagon's Industrial Base Analysis program give?") == [
+        "Industrial Base Analysis"
+    ]
+    assert proper_phrases("Which two Southeast Asian countries signed?") == []  # region + demonym
+    assert proper_phrases("What did the Commerce Department say?") == []  # "Department of Commerce"
+    assert proper_phrases("Who joined President Biden for the February 2022 event?") == []
+    assert proper_phrases("What quota did China Northern Rare Earth Group get?") == [
+        "China Northern Rare Earth Group"
+    ]
+
+
+def test_names_match_loosely_but_not_across_a_passage() -> None:
+    assert phrase_in("Donald Trump", ["President Donald J. Trump signed"])
+    assert phrase_in("Commerce Department", ["the Department of Commerce will"])
+    text = "Minerals are traded. " + "Filler words here. " * 10 + "Security matters. A partnership."
+    assert not phrase_in("Minerals Security Partnership", [text])

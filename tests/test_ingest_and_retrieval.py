@@ -137,12 +137,26 @@ def test_table_value_is_answered(assistant):
     [
         "What did the EU Critical Raw Materials Act require in 2024?",
         "What is the ore grade at the Kvanefjeld deposit?",
+        "How does the Minerals Security Partnership fund rare earth projects?",  # known words, unknown name
     ],
 )
 def test_out_of_corpus_questions_are_refused(assistant, question):
     answer = assistant.ask(question)
     assert answer.refused and answer.text.startswith("The documents do not answer")
     assert not answer.citations
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which Inner Mongolian city is one of the two rare earth bases?",  # demonym of Inner Mongolia
+        "What did EO 14017 order a review of?",  # the corpus writes "E.O. 14017"
+        "What did the Commerce Department find about neodymium magnets?",  # "Department of Commerce"
+    ],
+)
+def test_names_written_differently_are_not_out_of_corpus(assistant, question):
+    answer = assistant.ask(question)
+    assert not answer.refused and answer.citations
 
 
 def test_follow_up_uses_history(assistant):
