@@ -9,6 +9,7 @@ ingest never sees half a document) and the relevance signal used to refuse.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import threading
@@ -55,10 +56,23 @@ REGION_WORDS = frozenset(
 )
 
 
+_DEMONYMS = {
+    "american": "america", "british": "britain", "dutch": "netherlands", "english": "england",
+    "french": "france", "german": "germany", "greek": "greece", "irish": "ireland",
+    "italian": "italy", "mexican": "mexico", "spanish": "spain", "swiss": "switzerland",
+    "thai": "thailand", "saudi": "arabia", "filipino": "philippines", "welsh": "wales",
+    "scottish": "scotland", "danish": "denmark", "swedish": "sweden", "finnish": "finland",
+    "polish": "poland", "turkish": "turkey", "norwegian": "norway", "peruvian": "peru",
+    "argentine": "argentina", "argentinian": "argentina", "emirati": "emirates",
+}  # fmt: skip
+
+
 def demonym_places(word: str) -> list[str]:
     """The places a demonym may come from: "mongolian" -> "mongolia", "canadian" -> "canada",
-    "chinese" -> "china", "congolese" -> "congo", "pakistani" -> "pakistan"."""
+    "chinese" -> "china", "congolese" -> "congo", "pakistani" -> "pakistan", "french" -> "france"."""
     w = word.lower()
+    if w in _DEMONYMS:
+        return [_DEMONYMS[w]]
     out: list[str] = []
     if w.endswith("ese"):
         out += [w[:-3], w[:-3] + "a", w[:-4]]
@@ -75,21 +89,27 @@ def demonym_places(word: str) -> list[str]:
 
 _TITLES = frozenset(
     "president vice prime minister secretary chair chairman chairwoman ceo governor senator "
-    "ambassador administrator director general premier chancellor king queen mr mrs ms dr "
-    "department ministry agency office bureau the".split()  # "Commerce Department" = "Commerce"
+    "ambassador administrator director general premier chancellor king queen mr mrs ms dr".split()
 )
 _CALENDAR = (
     r"(?!(?:January|February|March|April|May|June|July|August|September|October|November|December|"
     r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b)"
 )
-_CAPITAL = rf"{_CALENDAR}(?:[A-Z][a-z]+(?:-[A-Za-z]+)*|[A-Z]{{2,}}(?:-[A-Z]+)?)(?!['’]s\b)"
+# a capitalised word, whole (no match inside "McKinsey"), not a possessive ("the Pentagon's …")
+_CAPITAL = rf"\b{_CALENDAR}(?:[A-Z][a-z]+(?:[A-Z][a-z]+)*|[A-Z]{{2,}})(?:-[A-Za-z]+)*\b(?!['’]s\b)"
 _PHRASE = re.compile(rf"(?:{_CAPITAL}\s+(?:(?:of|de)(?:\s+the)?\s+)?)+{_CAPITAL}")
+_CARRIED = re.compile(r"\s*\([^()]*\)\s*$")  # words a follow-up carried from the previous question
 
 
 def proper_phrases(question: str) -> list[str]:
     """Multi-word names in a question ("Minerals Security Partnership"), without titles,
-    region words and the sentence-initial word: each word may be in the corpus while the name
-    is not. A possessive ends a name ("the Pentagon's Industrial Base …")."""
+    acronyms (checked on their own), the sentence-initial word, and a region word before a
+    demonym ("Southeast Asian"). Each word may be in the corpus while the name is not.
+    A question in Title Case has no telling names: none."""
+    question = _CARRIED.sub("", question)
+    rest = re.findall(r"[A-Za-z][A-Za-z'’-]*", question)[1:]
+    if len(rest) >= 4 and sum(1 for w in rest if w[0].isupper()) >= 0.75 * len(rest):
+        return []
     out: list[str] = []
     for m in _PHRASE.finditer(question):
         words = m.group(0).split()
@@ -99,12 +119,8 @@ def proper_phrases(question: str) -> list[str]:
             w
             for i, w in enumerate(words)
             if w.lower() not in _TITLES
-            and not w.isupper()  # acronyms are checked on their own
-            and not (  # "Southeast Asian", "Inner Mongolian": the demonym says the place
-                w.lower() in REGION_WORDS
-                and i + 1 < len(words)
-                and re.search(r"(?:an|ese|ish|i)$", words[i + 1])
-            )
+            and not w.isupper()
+            and not (w.lower() in REGION_WORDS and i + 1 < len(words) and bool(demonym_places(words[i + 1])))
         ]
         while words and words[0].lower() in _SMALL:
             words = words[1:]
@@ -115,24 +131,46 @@ def proper_phrases(question: str) -> list[str]:
     return out
 
 
-def _word_key(word: str) -> str:
-    """A word's stem for loose matching: "Mongolian" ~ "Mongolia", "Asian" ~ "Asia"."""
+def _word_keys(word: str) -> list[tuple[str, bool]]:
+    """Loose stems of a name's word: "Mongolian" ~ "Mongolia", "Asian" ~ "Asia", "Chinese" ~
+    "China"; a short key must match a whole word ("Act" is not "action")."""
+
+    def key(w: str) -> tuple[str, bool]:  # (key, whole word only)
+        return (w[:5], False) if len(w) >= 7 else (w[:-1], False) if len(w) >= 5 else (w, True)
+
     w = word.lower()
-    return w[:5] if len(w) >= 7 else w[:-1] if len(w) >= 5 else w
+    return list(dict.fromkeys([key(w), *(key(p) for p in demonym_places(w))]))
+
+
+_TOKEN = re.compile(r"[a-z0-9]+")
 
 
 def phrase_in(phrase: str, texts: list[str]) -> bool:
     """Whether the words of ``phrase`` occur close together, in any order, in one of ``texts``
-    ("Commerce Department" ~ "Department of Commerce", "Donald Trump" ~ "Donald J. Trump")."""
-    keys = [_word_key(w) for w in phrase.split() if w.lower() not in _SMALL]
+    ("Commerce Department" ~ "Department of Commerce", "Donald Trump" ~ "Donald J. Trump",
+    "Rare-Earth Elements" ~ "rare earth elements")."""
+    words = [w for w in re.split(r"[\s\-–]+", phrase) if w and w.lower() not in _SMALL]
+    keys = [_word_keys(w) for w in words]
+    if not keys:
+        return True
     window = 2 * len(keys) + 2
+
+    def hit(alts: list[tuple[str, bool]], tok: str) -> bool:
+        return any(tok == k if whole else tok.startswith(k) for k, whole in alts)
+
     for text in texts:
-        toks = [t.lower() for t in re.findall(r"[A-Za-z]+", text)]
-        spots = [[i for i, t in enumerate(toks) if t.startswith(k)] for k in keys]
-        if all(spots) and any(
-            all(any(abs(j - i) <= window for j in others) for others in spots[1:]) for i in spots[0]
-        ):
-            return True
+        toks = _TOKEN.findall(text.lower())
+        spots = [[i for i, t in enumerate(toks) if hit(alts, t)] for alts in keys]
+        if not all(spots):
+            continue
+        # anchor on the rarest word; the others must fall within the window (bisect: linear-log)
+        spots.sort(key=len)
+        for i in spots[0]:
+            if all(
+                bisect.bisect_right(other, i + window) > bisect.bisect_left(other, i - window)
+                for other in spots[1:]
+            ):
+                return True
     return False
 
 
@@ -252,6 +290,8 @@ class _BM25Snapshot:
         self.by_position = {
             (c.get("doc_id", ""), int(c.get("chunk_index", -1))): i for i, c in enumerate(corpus)
         }
+        # document titles and publishers (metadata, not in the chunk text): names too
+        self.labels = sorted({f"{c.get('title', '')}. {c.get('publisher', '')}" for c in corpus})
         vocab = self.retriever.bm25.vocab_dict
         self.vocab = vocab
         # document frequency per term id from the sparse score matrix
@@ -487,7 +527,7 @@ class Retriever:
         top_dense = max(dense_scores.values(), default=0.0)
         texts = [h.text for h in hits + extra]
         unknown = [t for t in unknown if not expands_in(t, texts)]
-        unknown += [p for p in proper_phrases(query) if not phrase_in(p, texts)]
+        unknown += [p for p in proper_phrases(query) if not self._name_known(snap, p, texts)]
         return Retrieval(
             hits=hits,
             top_dense=top_dense,
@@ -497,6 +537,18 @@ class Retriever:
             unknown_specifics=unknown,
             context=extra + self.neighbours(hits + extra),
         )
+
+    def _name_known(self, snap: _BM25Snapshot, phrase: str, texts: list[str]) -> bool:
+        """Whether a multi-word name of the question is in the corpus: in the retrieved passages,
+        a document's title or publisher, or the passages BM25 finds for the name itself (the
+        question's other words may have pulled retrieval elsewhere)."""
+        if phrase_in(phrase, texts) or phrase_in(phrase, snap.labels):
+            return True
+        from llama_index.retrievers.bm25 import BM25Retriever
+
+        finder = BM25Retriever(existing_bm25=snap.retriever.bm25, similarity_top_k=min(10, snap.n))
+        found = [r.node.get_content() for r in finder.retrieve(phrase) if (r.score or 0.0) > 0.0]
+        return phrase_in(phrase, found)
 
     def _diversify(
         self, results: list[NodeWithScore], k: int, dense: dict[str, float], bm25: dict[str, float]

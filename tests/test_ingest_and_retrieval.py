@@ -152,6 +152,9 @@ def test_out_of_corpus_questions_are_refused(assistant, question):
         "Which Inner Mongolian city is one of the two rare earth bases?",  # demonym of Inner Mongolia
         "What did EO 14017 order a review of?",  # the corpus writes "E.O. 14017"
         "What did the Commerce Department find about neodymium magnets?",  # "Department of Commerce"
+        "What does the United States-Japan Framework say about stockpiles?",  # a title, not chunk text
+        "What tariffs did the January 2026 proclamation impose, and what does the National Defense "
+        "Stockpile hold?",  # the name is outside the passages the question retrieves
     ],
 )
 def test_names_written_differently_are_not_out_of_corpus(assistant, question):
