@@ -10,6 +10,7 @@ of the README is written by hand.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -282,8 +283,8 @@ def threads_rows(t: Table, name: str = "threads") -> None:
     )
 
 
-def onnx_rows(t: Table) -> None:
-    d = common.read_result("onnx")
+def onnx_rows(t: Table, name: str = "onnx") -> None:
+    d = common.read_result(name)
     cmd = d.get("command", "") if d else "python benchmarks/bench_onnx.py --install-deps"
     if not d:
         t.missing("4. ONNX backend", cmd, "works; hit_rate/mrr drop ≤ 0.01", "run it")
@@ -336,8 +337,8 @@ def onnx_rows(t: Table) -> None:
     )
 
 
-def ui_rows(t: Table) -> None:
-    d = common.read_result("ui")
+def ui_rows(t: Table, name: str = "ui") -> None:
+    d = common.read_result(name)
     cmd = d.get("command", "") if d else "python benchmarks/bench_ui.py --questions 20"
     if not d:
         t.missing("5. UI first streamed token", cmd, "report", "run it")
@@ -353,8 +354,8 @@ def ui_rows(t: Table) -> None:
     )
 
 
-def load_rows(t: Table) -> None:
-    d = common.read_result("load")
+def load_rows(t: Table, name: str = "load") -> None:
+    d = common.read_result(name)
     cmd = d.get("command", "") if d else "python benchmarks/bench_load.py --gradio 50 --api 200"
     if not d:
         t.missing("6. load", cmd, "0 errors", "run it")
@@ -376,20 +377,27 @@ def load_rows(t: Table) -> None:
         )
 
 
+# every result file the report renders, in table order, with the function that renders it
+RESULTS: tuple[tuple[str, Callable[[Table, str], None]], ...] = (
+    ("ingest", ingest_rows),
+    ("ingest-idle", ingest_rows),
+    ("ingest-after", ingest_rows),
+    ("ingest-5k-after", ingest_rows),
+    ("query", query_rows),
+    ("query-idle", query_rows),
+    ("query-after", query_rows),
+    ("threads", threads_rows),
+    ("threads-idle", threads_rows),
+    ("onnx", onnx_rows),
+    ("ui", ui_rows),
+    ("load", load_rows),
+)
+
+
 def render() -> str:
     t = Table()
-    ingest_rows(t, "ingest")
-    ingest_rows(t, "ingest-idle")
-    ingest_rows(t, "ingest-after")
-    ingest_rows(t, "ingest-5k-after")
-    query_rows(t, "query")
-    query_rows(t, "query-idle")
-    query_rows(t, "query-after")
-    threads_rows(t, "threads")
-    threads_rows(t, "threads-idle")
-    onnx_rows(t)
-    ui_rows(t)
-    load_rows(t)
+    for name, rows in RESULTS:
+        rows(t, name)
     run = common.read_result("run_all")
     lines = [START, ""]
     if run:
@@ -398,20 +406,7 @@ def render() -> str:
             f"load average at start {run.get('loadavg_start')}."
         )
         lines.append("")
-    names = (
-        "ingest",
-        "ingest-idle",
-        "ingest-after",
-        "ingest-5k-after",
-        "query",
-        "query-idle",
-        "query-after",
-        "threads",
-        "threads-idle",
-        "onnx",
-        "ui",
-        "load",
-    )
+    names = [name for name, _ in RESULTS]
     machines = {n: (common.read_result(n) or {}).get("machine", {}) for n in names}
     when = {n: (common.read_result(n) or {}).get("measured_at") for n in machines}
     lines.append(
