@@ -91,10 +91,9 @@ _TITLES = frozenset(
     "president vice prime minister secretary chair chairman chairwoman ceo governor senator "
     "ambassador administrator director general premier chancellor king queen mr mrs ms dr".split()
 )
-_CALENDAR = (
-    r"(?!(?:January|February|March|April|May|June|July|August|September|October|November|December|"
-    r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b)"
-)
+MONTHS = "january february march april may june july august september october november december".split()
+_WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
+_CALENDAR = r"(?!(?:" + "|".join(w.capitalize() for w in MONTHS + _WEEKDAYS) + r")\b)"
 # a capitalised word, whole (no match inside "McKinsey"), not a possessive ("the Pentagon's …")
 _CAPITAL = rf"\b{_CALENDAR}(?:[A-Z][a-z]+(?:[A-Z][a-z]+)*|[A-Z]{{2,}})(?:-[A-Za-z]+)*\b(?!['’]s\b)"
 _PHRASE = re.compile(rf"(?:{_CAPITAL}\s+(?:(?:of|de)(?:\s+the)?\s+)?)+{_CAPITAL}")
@@ -145,10 +144,20 @@ def _word_keys(word: str) -> list[tuple[str, bool]]:
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
+def tokens(text: str) -> list[str]:
+    """Lower-cased alphanumeric tokens of ``text``, as :func:`phrase_in_tokens` reads them."""
+    return _TOKEN.findall(text.lower())
+
+
 def phrase_in(phrase: str, texts: list[str]) -> bool:
     """Whether the words of ``phrase`` occur close together, in any order, in one of ``texts``
     ("Commerce Department" ~ "Department of Commerce", "Donald Trump" ~ "Donald J. Trump",
     "Rare-Earth Elements" ~ "rare earth elements")."""
+    return phrase_in_tokens(phrase, [tokens(text) for text in texts])
+
+
+def phrase_in_tokens(phrase: str, token_lists: list[list[str]]) -> bool:
+    """:func:`phrase_in` over texts already split by :func:`tokens`."""
     words = [w for w in re.split(r"[\s\-–]+", phrase) if w and w.lower() not in _SMALL]
     keys = [_word_keys(w) for w in words]
     if not keys:
@@ -158,8 +167,7 @@ def phrase_in(phrase: str, texts: list[str]) -> bool:
     def hit(alts: list[tuple[str, bool]], tok: str) -> bool:
         return any(tok == k if whole else tok.startswith(k) for k, whole in alts)
 
-    for text in texts:
-        toks = _TOKEN.findall(text.lower())
+    for toks in token_lists:
         spots = [[i for i, t in enumerate(toks) if hit(alts, t)] for alts in keys]
         if not all(spots):
             continue
@@ -291,7 +299,8 @@ class _BM25Snapshot:
             (c.get("doc_id", ""), int(c.get("chunk_index", -1))): i for i, c in enumerate(corpus)
         }
         # document titles and publishers (metadata, not in the chunk text): names too
-        self.labels = sorted({f"{c.get('title', '')}. {c.get('publisher', '')}" for c in corpus})
+        labels = sorted({f"{c.get('title', '')}. {c.get('publisher', '')}" for c in corpus})
+        self.label_tokens = [tokens(label) for label in labels]
         vocab = self.retriever.bm25.vocab_dict
         self.vocab = vocab
         # document frequency per term id from the sparse score matrix
@@ -542,7 +551,7 @@ class Retriever:
         """Whether a multi-word name of the question is in the corpus: in the retrieved passages,
         a document's title or publisher, or the passages BM25 finds for the name itself (the
         question's other words may have pulled retrieval elsewhere)."""
-        if phrase_in(phrase, texts) or phrase_in(phrase, snap.labels):
+        if phrase_in(phrase, texts) or phrase_in_tokens(phrase, snap.label_tokens):
             return True
         from llama_index.retrievers.bm25 import BM25Retriever
 

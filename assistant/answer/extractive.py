@@ -30,7 +30,7 @@ from assistant.answer.base import STOPWORDS, WORD, AnswerBackend, Draft, content
 from assistant.chunking import count_tokens, sentence_spans
 from assistant.config import Settings
 from assistant.embedding import Embedder
-from assistant.retrieval import Retrieval, expands_in
+from assistant.retrieval import MONTHS, Retrieval, expands_in
 from assistant.types import Hit
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,7 @@ def _is_header_row(sentence: str) -> bool:
     )
 
 
-_MONTHS = "january february march april may june july august september october november december".split()
-_MONTH = "(?:" + "|".join(_MONTHS) + ")"
+_MONTH = "(?:" + "|".join(MONTHS) + ")"
 _DATELINE = re.compile(
     rf"\W*(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH})\s+(?:19|20)\d\d\W*",
     re.IGNORECASE,
@@ -216,7 +215,7 @@ def _date_bonus(question: str, passages: list[Hit]) -> dict[str, float]:
     if not years:
         return {}
     q = question.lower()
-    months = {f"{i + 1:02d}" for i, m in enumerate(_MONTHS) if re.search(rf"\b{m}\b", q)}
+    months = {f"{i + 1:02d}" for i, m in enumerate(MONTHS) if re.search(rf"\b{m}\b", q)}
     bonus: dict[str, float] = {}
     for h in passages:
         if not h.date or h.date[:4] not in years:
@@ -250,10 +249,10 @@ def _publisher_bonus(question: str, passages: list[Hit]) -> dict[str, float]:
     q = _terms(question)
     acronyms = [w for w in WORD.findall(question) if len(w) > 2 and w.replace("-", "").isupper()]
     out: dict[str, float] = {}
-    for h in passages:
+    for h in {h.doc_id: h for h in passages}.values():
         name = re.split(r"[,;(]", h.publisher or "")[0]
-        by_name = bool(_terms(name)) and _terms(name) <= q
-        if by_name or any(expands_in(a, [name]) for a in acronyms):
+        name_terms = _terms(name)
+        if (name_terms and name_terms <= q) or any(expands_in(a, [name]) for a in acronyms):
             out[h.doc_id] = PUBLISHER_BONUS
     return out
 
@@ -378,8 +377,7 @@ def candidates(passages: list[Hit]) -> list[_Cand]:
 
 
 _SOURCE_CLAUSE = re.compile(
-    r"^\s*(?:(?:according to|as (?:stated|reported|described) (?:in|by)|based on|per)\s+[^,?]{3,120}"
-    + r"),\s*",
+    r"^\s*(?:according to|as (?:stated|reported|described) (?:in|by)|based on|per)\s+[^,?]{3,120},\s*",
     re.IGNORECASE,
 )
 
@@ -405,6 +403,18 @@ _SPANNING = re.compile(
     r"\b(both|compare[sd]?|comparison|differ(?:s|ed|ence|ences)?|versus|vs\.?)\b",
     re.IGNORECASE,
 )
+
+
+def _typed_lead(best: int, pool: list[int], score: list[float], typed: list[bool]) -> int:
+    """``best``, or the best-scored sentence of ``pool`` holding the asked kind (a date, a name,
+    a figure) when ``best`` holds none and that one scores within TYPED_LEAD_MARGIN of it."""
+    if typed[best]:
+        return best
+    held = [i for i in pool if typed[i]]
+    if not held:
+        return best
+    lead = max(held, key=lambda i: score[i])
+    return lead if score[lead] >= score[best] - TYPED_LEAD_MARGIN else best
 
 
 def question_parts(question: str) -> list[str]:
@@ -443,7 +453,8 @@ class ExtractiveBackend(AnswerBackend):
             yield Draft(text="", quotes=[], refused=True)
             return
         asked = scoring_question(question)
-        if not any(_answer_type(p) == "date" for p in {asked, *question_parts(asked)}):
+        parts = question_parts(asked)
+        if not any(_answer_type(p) == "date" for p in {asked, *parts}):
             cands = [c for c in cands if not c.dateline]
             if not cands:
                 yield Draft(text="", quotes=[], refused=True)
@@ -537,18 +548,12 @@ class ExtractiveBackend(AnswerBackend):
         # the best such sentence leads when it is close to the best of all
         # (in another document only when retrieval ranks that document at least as high)
         best_rank = doc_rank.get(hits[cands[best_i].hit].doc_id, k + 1)
-        typed_ids = [
-            i for i in range(n) if typed[i] and doc_rank.get(hits[cands[i].hit].doc_id, k + 1) <= best_rank
-        ]
-        if typed_ids and not typed[best_i]:
-            best_typed = max(typed_ids, key=lambda i: base[i])
-            if base[best_typed] >= base[best_i] - TYPED_LEAD_MARGIN:
-                best_i = best_typed
+        ranked = [i for i in range(n) if doc_rank.get(hits[cands[i].hit].doc_id, k + 1) <= best_rank]
+        best_i = _typed_lead(best_i, ranked, base, typed)
         best = base[best_i]
         focus = hits[cands[best_i].hit].doc_id
         chosen = [best_i]
         # a question in parts ("how much …, and what was it worth?") gets each part's best sentence
-        parts = question_parts(asked)
         if len(parts) > 1:
             in_focus = [i for i in range(n) if hits[cands[i].hit].doc_id == focus]
             for p_no, p_text in enumerate(parts):
@@ -567,11 +572,7 @@ class ExtractiveBackend(AnswerBackend):
                 j = max(range(n), key=lambda i: p_score[i])
                 j_focus = max(in_focus, key=lambda i: p_score[i])
                 # "when …?" is answered by a date: the focus document's own close one first
-                typed_focus = [i for i in in_focus if p_typed[i]]
-                if typed_focus and not p_typed[j_focus]:
-                    t_best = max(typed_focus, key=lambda i: p_score[i])
-                    if p_score[t_best] >= p_score[j_focus] - TYPED_LEAD_MARGIN:
-                        j_focus = t_best
+                j_focus = _typed_lead(j_focus, in_focus, p_score, p_typed)
                 # another document only when it clearly answers the part better, or holds the
                 # asked kind (a date for "when") that the focus document's best lacks
                 lead = 0.0 if p_typed[j] and not p_typed[j_focus] else PART_OTHER_DOC_LEAD
