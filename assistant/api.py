@@ -31,10 +31,13 @@ def clean_question(question: Any) -> str:
     return q
 
 
-def refusal_text(question: str, hits: list[Hit]) -> str:
-    """The wording of a refusal, naming the closest documents."""
+def refusal_text(question: str, hits: list[Hit], not_stated: list[str] | None = None) -> str:
+    """The wording of a refusal: what is not stated, and the closest documents."""
     titles = list(dict.fromkeys(h.title for h in hits))[:3]
-    text = f"The documents do not answer this question: “{question}”."
+    if not_stated:
+        text = "The documents do not state " + "; ".join(not_stated) + "."
+    else:
+        text = f"The documents do not answer this question: “{question}”."
     if titles:
         text += " The closest documents are: " + "; ".join(titles) + "."
     return text
@@ -197,24 +200,26 @@ class Assistant:
                 streamed = True
                 yield item
         assert draft is not None, "a backend must end with a Draft"
-        warnings = list(getattr(draft, "warnings", []) or [])
-        if draft.refused or not draft.text.strip():
-            text, citations, refused = refusal_text(q, retrieval.hits), [], True
+        warnings = list(draft.warnings)
+        status, not_stated = draft.status, list(draft.not_stated)
+        if status == "refused" or not draft.text.strip():
+            text, citations, status = refusal_text(q, retrieval.hits, not_stated), [], "refused"
         else:
             text, citations = number_citations(draft, retrieval.passages)
-            refused = False
         if not streamed:
             yield from re.findall(r"\S+\s*", text)
         yield Answer(
             question=q,
             text=text,
             citations=citations,
-            refused=refused,
+            status=status,
+            not_stated=not_stated,
             hits=retrieval.hits,
             backend=engine.name,
             latency_ms=(time.perf_counter() - started) * 1000,
             standalone_question=standalone,
             warnings=warnings,
+            grounding=draft.grounding,
         )
 
 

@@ -13,7 +13,6 @@ import bisect
 import math
 import re
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,7 @@ import numpy as np
 from assistant.config import RetrievalMode, Settings
 from assistant.loaders import parse_date_bound
 from assistant.store import BM25_DIR, STATE_FILE, vector_store
-from assistant.types import AssistantError, Hit
+from assistant.types import AssistantError, Hit, Retrieval
 
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore, QueryBundle
@@ -204,35 +203,6 @@ def expands_in(acronym: str, texts: list[str]) -> bool:
         if letters in initials:
             return True
     return False
-
-
-@dataclass
-class Retrieval:
-    """Hits plus the evidence signals an answerer uses to decide whether to refuse.
-
-    ``top_dense``: highest cosine similarity of any dense candidate (0..1).
-    ``query_terms``: the query's content terms (stemmed, stop words removed).
-    ``matched_terms``: those found in the corpus vocabulary; ``rare_matched``: matched terms
-    that are rare in the corpus (document frequency under 5% of chunks), i.e. specific.
-    """
-
-    hits: list[Hit]
-    top_dense: float = 0.0
-    query_terms: list[str] = field(default_factory=list)
-    matched_terms: list[str] = field(default_factory=list)
-    rare_matched: list[str] = field(default_factory=list)
-    unknown_specifics: list[str] = field(default_factory=list)
-    context: list[Hit] = field(default_factory=list)
-
-    @property
-    def passages(self) -> list[Hit]:
-        """The hits followed by their neighbouring chunks (context an answer may quote)."""
-        return self.hits + self.context
-
-    @property
-    def term_coverage(self) -> float:
-        """Share of the query's content terms that occur in the corpus at all."""
-        return len(self.matched_terms) / len(self.query_terms) if self.query_terms else 0.0
 
 
 DATE_WIDENING = 5  # dense candidates fetched without the date filter, as a multiple

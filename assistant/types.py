@@ -6,7 +6,9 @@ Each ``to_dict()`` returns exactly the JSON shape of ``INTERFACE.md`` (plus docu
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+AnswerStatus = Literal["answered", "partial", "refused"]
 
 
 @dataclass(frozen=True)
@@ -77,9 +79,12 @@ class Citation:
 class Answer:
     """An answer with inline ``[n]`` markers numbered 1, 2, 3... by first appearance.
 
-    Shape of ``to_dict()``: ``{"question", "answer", "refused": bool, "citations": [Citation],
-    "hits": [Hit], "backend": str, "latency_ms": float, "standalone_question": str,
-    "warnings": [str]}``. Every marker in ``text`` has exactly one entry in ``citations``.
+    Shape of ``to_dict()``: ``{"question", "answer", "status": "answered"|"partial"|"refused",
+    "refused": bool, "not_stated": [str], "citations": [Citation], "hits": [Hit], "backend": str,
+    "latency_ms": float, "standalone_question": str, "warnings": [str], "grounding": dict | None}``.
+    Every marker in ``text`` has exactly one entry in ``citations``. ``refused`` is true exactly
+    when ``status == "refused"``; a ``partial`` answer names in ``not_stated`` the asked items the
+    documents do not state. ``grounding`` (generative backends) summarises the support check.
     """
 
     question: str
@@ -91,20 +96,85 @@ class Answer:
     latency_ms: float = 0.0
     standalone_question: str = ""
     warnings: list[str] = field(default_factory=list)
+    status: AnswerStatus = "answered"
+    not_stated: list[str] = field(default_factory=list)
+    grounding: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.refused:
+            self.status = "refused"
+        self.refused = self.status == "refused"
 
     def to_dict(self) -> dict[str, Any]:
         """The ``ask --json`` shape."""
         return {
             "question": self.question,
             "answer": self.text,
+            "status": self.status,
             "refused": self.refused,
+            "not_stated": list(self.not_stated),
             "citations": [c.to_dict() for c in self.citations],
             "hits": [h.to_dict() for h in self.hits],
             "backend": self.backend,
             "latency_ms": round(self.latency_ms, 1),
             "standalone_question": self.standalone_question,
             "warnings": list(self.warnings),
+            "grounding": self.grounding,
         }
+
+
+@dataclass
+class Retrieval:
+    """Hits plus the evidence signals an answerer uses to decide whether to refuse.
+
+    ``top_dense``: highest cosine similarity of any dense candidate (0..1).
+    ``query_terms``: the query's content terms (stemmed, stop words removed).
+    ``matched_terms``: those found in the corpus vocabulary; ``rare_matched``: matched terms
+    that are rare in the corpus (document frequency under 5% of chunks), i.e. specific.
+    ``unknown_specifics``: names or figures of the query found nowhere in the corpus.
+    ``context``: further passages of the retrieved documents (neighbours), rank 0.
+    """
+
+    hits: list[Hit]
+    top_dense: float = 0.0
+    query_terms: list[str] = field(default_factory=list)
+    matched_terms: list[str] = field(default_factory=list)
+    rare_matched: list[str] = field(default_factory=list)
+    unknown_specifics: list[str] = field(default_factory=list)
+    context: list[Hit] = field(default_factory=list)
+
+    @property
+    def passages(self) -> list[Hit]:
+        """The hits followed by their neighbouring chunks (context an answer may quote)."""
+        return self.hits + self.context
+
+    @property
+    def term_coverage(self) -> float:
+        """Share of the query's content terms that occur in the corpus at all."""
+        return len(self.matched_terms) / len(self.query_terms) if self.query_terms else 0.0
+
+
+@dataclass
+class Draft:
+    """A backend's output before numbering: text with ``{{cite:i}}`` placeholders where ``i``
+    indexes ``quotes`` (passage index, quote text, quote start in the document, supported).
+
+    ``status``/``not_stated``: what the answerability check found (``refused`` is kept equal to
+    ``status == "refused"``). ``warnings``: problems found in the answer. ``grounding``: a
+    generative backend's support-check summary (sentences kept/dropped, fallback)."""
+
+    text: str
+    quotes: list[tuple[int, str, int | None, bool]]
+    refused: bool = False
+    warnings: list[str] = field(default_factory=list)
+    status: AnswerStatus = "answered"
+    not_stated: list[str] = field(default_factory=list)
+    grounding: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.refused:
+            self.status = "refused"
+        self.refused = self.status == "refused"
 
 
 @dataclass

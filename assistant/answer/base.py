@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
-from assistant.retrieval import Retrieval
-from assistant.types import Citation, Hit
+from assistant.types import Citation, Draft, Hit, Retrieval
 
 STOPWORDS = frozenset(
     """
@@ -47,18 +45,6 @@ def specific_terms(question: str) -> list[str]:
         if tok[0].isdigit() or (tok[0].isupper() and i > 0) or (tok.isupper() and len(tok) > 1):
             out.append(tok)
     return out
-
-
-@dataclass
-class Draft:
-    """A backend's output before numbering: text with ``{{cite:i}}`` placeholders where ``i``
-    indexes ``quotes`` (hit index, quote text, quote start in the document, supported).
-    ``warnings``: problems found in the answer (e.g. by a generative backend's post-check)."""
-
-    text: str
-    quotes: list[tuple[int, str, int | None, bool]]
-    refused: bool = False
-    warnings: list[str] = field(default_factory=list)
 
 
 def number_citations(draft: Draft, hits: list[Hit]) -> tuple[str, list[Citation]]:

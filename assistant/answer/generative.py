@@ -60,7 +60,7 @@ from assistant.answer.prompts import (
 )
 from assistant.chunking import count_tokens, sentence_spans
 from assistant.config import Settings
-from assistant.retrieval import Retrieval
+from assistant.types import Retrieval
 from assistant.types import AssistantError, Hit
 
 log = logging.getLogger(__name__)
