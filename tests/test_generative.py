@@ -21,8 +21,7 @@ from assistant.answer.generative import (
 from assistant.answer.prompts import CITATION_SYSTEM_PROMPT, NOT_IN_SOURCES, SOURCES_CLOSE, SOURCES_OPEN
 from assistant.chunking import count_tokens
 from assistant.config import Settings
-from assistant.types import Retrieval
-from assistant.types import AssistantError, Hit
+from assistant.types import AssistantError, Hit, Retrieval
 
 pytestmark = pytest.mark.server
 

@@ -60,8 +60,7 @@ from assistant.answer.prompts import (
 )
 from assistant.chunking import count_tokens, sentence_spans
 from assistant.config import Settings
-from assistant.types import Retrieval
-from assistant.types import AssistantError, Hit
+from assistant.types import AssistantError, Hit, Retrieval
 
 log = logging.getLogger(__name__)
 
