@@ -34,7 +34,10 @@ class LoadedDocument:
 
     ``sections`` are ``(start_char, end_char, page)`` ranges of ``text``; chunks never cross a
     section boundary, so every chunk of a PDF belongs to exactly one page (``page`` is None
-    outside PDFs).
+    outside PDFs; the slide or sheet number in other paged formats).
+
+    What the ingest report shows per file: ``pages`` (None for unpaged formats), ``tables``
+    found, ``ocr_pages`` (1-based pages read by OCR) and ``warnings`` ("3 pages had no text").
     """
 
     doc_id: str
@@ -42,6 +45,10 @@ class LoadedDocument:
     text: str
     metadata: dict[str, Any]
     sections: list[tuple[int, int, int | None]] = field(default_factory=list)
+    pages: int | None = None
+    tables: int = 0
+    ocr_pages: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def content_hash(self) -> str:

@@ -186,6 +186,18 @@ class FailedDocument:
 
 
 @dataclass
+class FileReport:
+    """What one file gave: ``{"path", "pages", "chunks", "tables", "ocr_pages", "warnings"}``."""
+
+    path: str
+    pages: int | None = None
+    chunks: int = 0
+    tables: int = 0
+    ocr_pages: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
 class IngestReport:
     """Summary of one ingest run; ``to_dict()`` is the ``ingest --json`` shape."""
 
@@ -196,6 +208,7 @@ class IngestReport:
     failed: list[FailedDocument] = field(default_factory=list)
     chunks_written: int = 0
     seconds: float = 0.0
+    files: list[FileReport] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -204,7 +217,7 @@ class IngestReport:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"added", "updated", "unchanged", "removed", "failed": [{"path", "reason"}],
-        "chunks_written", "seconds"}``."""
+        "chunks_written", "seconds", "files": [FileReport]}``."""
         d = asdict(self)
         d["seconds"] = round(self.seconds, 3)
         return d
