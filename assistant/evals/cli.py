@@ -16,8 +16,6 @@ from typing import Any, NoReturn
 
 import click
 
-from assistant.evals.metrics import METRIC_NAMES
-
 
 def _bad_input(message: str) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
@@ -46,6 +44,8 @@ def _read_report(path: str) -> dict[str, Any]:
 
 
 def _parse_thresholds(values: tuple[str, ...]) -> dict[str, float]:
+    from assistant.evals.catalogue import METRIC_NAMES
+
     out: dict[str, float] = {}
     for item in values:
         name, sep, raw = item.partition("=")
