@@ -276,8 +276,6 @@ def run_command(
         for message in result.messages:
             click.echo(f"  {message}", err=True)
         sys.exit(1)
-    for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
     if thresholds or base is not None:
         verdict = result.comparison.verdict if result.comparison is not None else "PASS"
         click.echo(f"gate passed ({verdict})")
