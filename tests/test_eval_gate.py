@@ -333,3 +333,20 @@ def test_cli_compare_prints_the_paired_table_and_exits_on_fail(tmp_path: Path) -
         "verdict",
         "case_test",
     } <= set(row)
+
+
+def test_cli_compare_partial_overlap_warns_and_strict_fails(tmp_path: Path) -> None:
+    base = synthetic_report(baseline_outcomes(30, 2))
+    run = copy.deepcopy(base)
+    run["cases"] = run["cases"][3:]
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(base))
+    b.write_text(json.dumps(finish_report(run)))
+    runner = CliRunner()
+    result = runner.invoke(eval_cli.eval_group, ["compare", str(a), str(b), "--resamples", "500"])
+    assert result.exit_code == 0, result.output
+    assert "paired comparison on 27 shared cases" in result.stdout
+    assert "3 only in the baseline" in result.stdout and "only the shared cases are compared" in result.stdout
+    result = runner.invoke(eval_cli.eval_group, ["compare", str(a), str(b), "--resamples", "500", "--strict"])
+    assert result.exit_code == 1
+    assert "strict: the reports share 27 cases" in result.stderr

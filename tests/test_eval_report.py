@@ -123,9 +123,15 @@ def test_runner_records_status_grounding_and_the_abstention_matrix(tmp_path: Pat
     assert report["metrics"]["partial_rate"] == 1.0
     assert report["fingerprint"]["eval_set"]["n_cases"] == 2
     json.dumps(report, allow_nan=False)
-    md = write_report(report, tmp_path / "out")["md"].read_text()
+    paths = write_report(report, tmp_path / "out")
+    md = paths["md"].read_text()
     assert "## Answers by status" in md
     assert "| answerable | 0 | 1 | 0 | 0 |" in md and "| unanswerable | 0 | 0 | 1 | 0 |" in md
+    page = paths["html"].read_text()
+    assert "<h2>Answers by status</h2>" in page
+    assert "<tr><td>answerable</td><td class='num'>0</td><td class='num'>1</td>" in page
+    assert "partial (not stated: the 2025 figure)" in page
+    assert json.loads(paths["json"].read_text())["abstention"] == report["abstention"]
 
 
 def test_report_with_a_comparison(tmp_path: Path) -> None:
