@@ -634,3 +634,19 @@ def test_adding_a_metric_is_one_declaration(tmp_path: Path) -> None:
         assert "short_answer_rate" in {m.metric for m in check_gate(report, report).comparison.metrics}
     finally:
         monkey.undo()
+
+
+def test_answer_sentences_and_markers() -> None:
+    assert matching.marker_numbers("a [1] b [2, 4] c [5-7] d [8\u20139]") == [1, 2, 4, 5, 6, 7, 8, 9]
+    # Extractive answers put the marker after the full stop, generative ones before it.
+    assert matching.answer_sentences("Exports fell. [1] Imports rose 3.5%. [2, 3]") == [
+        ("Exports fell.", [1]),
+        ("Imports rose 3.5%.", [2, 3]),
+    ]
+    assert matching.answer_sentences("Exports fell [1]. Imports rose [2]. No marker here.") == [
+        ("Exports fell.", [1]),
+        ("Imports rose.", [2]),
+        ("No marker here.", []),
+    ]
+    assert matching.answer_sentences("") == []
+    assert matching.lead_text("Baotou [1] and more [2]") == "Baotou "

@@ -33,8 +33,9 @@ class GateResult:
     """Outcome of :func:`check_gate`.
 
     ``ok``; ``messages``: one per problem, naming the metric and then the cases that regressed;
-    ``failed_metrics``: names; ``regressed_cases``: ``{metric: [case ids]}``; ``warnings``:
-    fingerprint differences and partial overlap (failures under ``strict``); ``comparison``:
+    ``failed_metrics``: metric names, plus ``strict`` (fingerprints or cases differ under
+    ``strict``) and ``baseline`` (no shared case); ``regressed_cases``: ``{metric: [case ids]}``;
+    ``warnings``: fingerprint differences and partial overlap (failures under ``strict``); ``comparison``:
     the paired comparison (None without a baseline); ``verdicts``: ``{metric: verdict}``.
     """
 

@@ -236,7 +236,7 @@ def answer_sentences(text: str) -> list[tuple[str, list[int]]]:
             merged.append(piece.strip())
     out = []
     for sentence in merged:
-        plain = " ".join(strip_markers(sentence).split())
+        plain = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(strip_markers(sentence).split()))
         if plain:
             out.append((plain, marker_numbers(sentence)))
     return out
