@@ -503,7 +503,7 @@ def format_table(comparison: PairedComparison, *, cases: int = 10) -> str:
         )
         p = f"{m.p_holm:.3g}" if m.p_holm is not None else "-"
         detect = _num(m.detectable_drop, m.metric) if m.verdict else "-"
-        verdict = m.verdict or ("(not gated)" if m.direction != "none" else "(info)")
+        verdict = m.verdict or ("(info)" if m.direction == "none" else "(not gated)" if not m.gated else "-")
         if m.note and m.verdict in (None, INCONCLUSIVE):
             verdict += f"  {m.note}"
         direction = {"higher": "higher", "lower": "lower"}.get(m.direction, "-")

@@ -104,7 +104,9 @@ def _p(value: Any) -> str:
 def _verdict(row: dict[str, Any]) -> str:
     if row.get("verdict"):
         return str(row["verdict"])
-    return "not gated" if row.get("direction") != "none" else "info"
+    if row.get("direction") == "none":
+        return "info"
+    return "not gated" if not row.get("gated", True) else "-"
 
 
 def _fingerprint_lines(report: dict[str, Any]) -> list[str]:
