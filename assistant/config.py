@@ -96,6 +96,21 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, gt=0, description="Seconds before a model request is abandoned.")
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
 
+    # --- eval judge (optional judge metrics of `assistant eval run`) -------------------
+    judge_backend: Literal["openai", "ollama"] = Field(
+        "openai", description="Protocol of the judge endpoint: openai (OpenAI-compatible) or ollama."
+    )
+    judge_base_url: str | None = Field(
+        None, description="Judge endpoint base URL; judge metrics run when this and judge_model are set."
+    )
+    judge_model: str | None = Field(None, description="Judge model name (not the answering model).")
+    judge_api_key: SecretStr | None = Field(None, description="Judge API key.")
+    judge_timeout: float = Field(60.0, gt=0, description="Seconds before a judge request is abandoned.")
+    judge_context_window: int = Field(4096, ge=512, description="Judge model context window, in tokens.")
+    judge_cache_dir: Path = Field(
+        Path("evals/judge_cache"), description="Cached judgements (by judge model, prompt hash and case)."
+    )
+
     # --- ingestion -------------------------------------------------------------------
     max_file_mb: float = Field(
         20.0, gt=0, description="Documents larger than this are refused (a 50 MB text is ~76k chunks)."

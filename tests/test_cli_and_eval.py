@@ -51,26 +51,19 @@ def test_search_and_ask_json_shapes(shared_index):
     assert res.exit_code == 2 and "empty" in res.output and "Traceback" not in res.output
 
 
-def test_smoke_eval_writes_reports_with_every_metric(shared_index, tmp_path):
+def test_smoke_eval_writes_reports_and_gates_against_itself(shared_index, tmp_path):
+    """12 cases through the real assistant, then again against the first report as baseline:
+    the same index and settings give the same answers, so the paired gate PASSes (exit 0)."""
+    from assistant.evals.catalogue import METRIC_NAMES
+
     index_dir, _ = shared_index
-    out = tmp_path / "out"
-    res = CliRunner().invoke(
-        main,
-        [
-            "eval",
-            "run",
-            str(REPO / "evals" / "rare_earths.yaml"),
-            "--index",
-            str(index_dir),
-            "--out",
-            str(out),
-            "--limit",
-            "12",
-            "--no-progress",
-        ],
-    )
-    assert res.exit_code in (0, 1), res.output
+    out, again = tmp_path / "out", tmp_path / "again"
+    args = ["eval", "run", str(REPO / "evals" / "rare_earths.yaml"), "--index", str(index_dir)]
+    args += ["--limit", "12", "--no-progress"]
+    res = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
     report = json.loads((out / "report.json").read_text())
+    assert set(METRIC_NAMES) <= set(report["metrics"])
     for key in (
         "hit_rate",
         "mrr",
@@ -84,10 +77,41 @@ def test_smoke_eval_writes_reports_with_every_metric(shared_index, tmp_path):
         "false_refusal_rate",
         "latency_ms_p50",
         "latency_ms_p95",
+        "lead_fact_rate",
+        "median_answer_words",
     ):
         assert key in report["metrics"]
     assert report["n_cases"] == 12 and (out / "report.html").exists() and (out / "report.md").exists()
     assert report["metrics"]["hit_rate"] >= 0.8
+    assert report["metrics"]["median_answer_words"] > 0
+    assert (
+        sum(report["abstention"]["answerable"].values()) + sum(report["abstention"]["unanswerable"].values())
+        == 12
+    )
+    assert {c["status"] for c in report["cases"]} <= {"answered", "partial", "refused"}
+    fp = report["fingerprint"]
+    assert fp["corpus"]["n_documents"] == 13 and fp["corpus"]["source"] == "docstore"
+    assert fp["embedding"]["hash"] and fp["eval_set"]["n_cases"] == 12
+    assert fp["backend"]["name"] == "extractive" and fp["retrieval"]["k"] == 5
+
+    res = CliRunner().invoke(
+        main,
+        [
+            *args,
+            "--out",
+            str(again),
+            "--baseline",
+            str(out / "report.json"),
+            "--strict",
+            "--resamples",
+            "2000",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "gate passed (PASS)" in res.output
+    compared = json.loads((again / "report.json").read_text())["comparison"]
+    assert compared["verdict"] == "PASS" and compared["fingerprint_differences"] == []
+    assert compared["overlap"]["shared"] == 12 and compared["cases"]["regressed"] == []
 
 
 def test_eval_set_key_facts_occur_in_their_sources(corpus_copy):

@@ -281,3 +281,22 @@ def test_out_of_corpus_cases_are_about_something_the_corpus_lacks() -> None:
         found = [p.name for p, t in zip(files, texts, strict=True) if phrase.lower() in t]
         assert found == [], f"{case.id}: {phrase!r} occurs in {found}"
         assert not any(phrase.lower() in r for r in raw), f"{case.id}: {phrase!r} occurs in a raw file"
+
+
+def test_answer_span_field(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "spans.jsonl",
+        '{"id": "s1", "question": "Who?", "answer_span": "the health ministry"}\n'
+        '{"id": "s2", "question": "How many?", "answer_span": 12}\n',
+    )
+    first, second = load_eval_sets([path])
+    assert first.answer_span == "the health ministry" and second.answer_span == "12"
+    assert load_eval_sets([write(tmp_path, "plain.yaml", GOOD_YAML)])[0].answer_span is None
+    for text, expected in [
+        ('- {id: a, question: "Q?", answer_span: ["x"]}\n', "field 'answer_span' must be a string"),
+        ('- {id: a, question: "Q?", answer_span: "..."}\n', "has no words or numbers"),
+        ('- {id: a, question: "Q?", answerable: false, answer_span: "x"}\n', "answerable is false"),
+    ]:
+        with pytest.raises(EvalSetError, match=expected):
+            load_eval_sets([write(tmp_path, "bad.yaml", text)])

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.evals import cli as eval_cli
-from assistant.evals import metrics
+from assistant.evals import matching, metrics
 from assistant.evals.dataset import EvalCase
 from assistant.evals.gate import check_gate, compare_reports
 from assistant.evals.metrics import aggregate, fact_found, ndcg_at_k, normalise, score_case
@@ -408,11 +408,16 @@ def test_gate_against_baseline_names_regressed_cases() -> None:
     assert result.regressed_cases["hit_rate"] == ["b"]
     assert result.regressed_cases["refusal_accuracy"] == ["c"]
     assert any("hit_rate fell from 1 to 0.5" in m and "regressed cases: b" in m for m in result.messages)
+    assert any("naive rule --max-drop" in m for m in result.messages)
+    # The paired rule alone: one case of three cannot show a drop (INCONCLUSIVE, the gate passes).
+    paired_only = check_gate(small_report(hit_b=False, refused_c=False), baseline)
+    assert paired_only.ok
+    assert paired_only.verdicts["hit_rate"] == "INCONCLUSIVE"
     # A drop within max_drop passes; latency is not compared with the baseline by default.
     assert check_gate(small_report(hit_b=False), baseline, max_drop=0.6).ok
     slower = small_report(latency=900.0)
-    assert check_gate(slower, baseline).ok
-    assert check_gate(slower, baseline, gate_latency=True).failed_metrics == [
+    assert check_gate(slower, baseline, max_drop=0.02).ok
+    assert check_gate(slower, baseline, max_drop=0.02, gate_latency=True).failed_metrics == [
         "latency_ms_p50",
         "latency_ms_p95",
     ]
@@ -421,7 +426,8 @@ def test_gate_against_baseline_names_regressed_cases() -> None:
 def test_compare_reports_text() -> None:
     text = compare_reports(small_report(), small_report(hit_b=False))
     assert "hit_rate" in text
-    assert "worse" in text
+    assert "INCONCLUSIVE" in text
+    assert "regressed b: hit_rate yes -> no" in text
     assert "b: passed yes -> no; hit yes -> no; rank 1 -> -" in text
     assert "lost facts 'Ganzhou'" in text
 
@@ -492,3 +498,155 @@ def test_write_report_escapes_html(tmp_path: Path) -> None:
     assert "## Failing cases (1)" in md
     assert "**b**" in md
     assert "missing facts: Ganzhou" in md
+
+
+# --- metrics added 2026-12 -----------------------------------------------------------------------
+
+
+def test_lead_fact_rate_reads_the_text_before_the_first_marker() -> None:
+    c = case(key_facts=["Baotou", "2025"], source_doc_ids=["reex"])
+    lead = record(c, text="Baotou hosts the base [1]. It opened in 2025 [2].", hits=["reex"], cited=["reex"])
+    late = record(c, text="The northern base [1] is in Baotou [2].", hits=["reex"], cited=["reex"])
+    no_marker = record(c, text="Baotou, since 2025.", hits=["reex"])
+    refused = record(c, text="The documents do not say whether Baotou ...", refused=True)
+    assert [r["lead_fact"] for r in (lead, late, no_marker, refused)] == [True, False, True, None]
+    assert aggregate([lead, late, no_marker, refused])["lead_fact_rate"] == pytest.approx(2 / 3)
+    # Partial answers count as answered; unanswerable cases and cases without key facts do not count.
+    partial = record(c, text="Baotou [1].", status="partial", not_stated=["the year"], hits=["reex"])
+    assert partial["lead_fact"] is True and partial["status"] == "partial" and not partial["refused"]
+    assert record(case(answerable=False), text="x [1]")["lead_fact"] is None
+    assert record(case(), text="x [1]")["lead_fact"] is None
+
+
+def test_span_metrics() -> None:
+    c = case(answer_span="the Northern Rare Earth group in Baotou", source_doc_ids=["reex"])
+    full = record(c, text="It is the Northern Rare-Earth Group in Baotou [1].", hits=["reex"])
+    part = record(c, text="A group in Baotou [1].", hits=["reex"])
+    refused = record(c, text="The documents do not say.", refused=True)
+    # Content words: northern, rare, earth, group, baotou ("the", "in" are stop words).
+    assert full["span_token_recall"] == 1.0 and full["span_contained"] is True
+    assert part["span_token_recall"] == pytest.approx(2 / 5) and part["span_contained"] is False
+    assert refused["span_token_recall"] == 0.0 and refused["span_contained"] is False
+    m = aggregate([full, part, refused])
+    assert m["span_token_recall"] == pytest.approx((1 + 0.4 + 0) / 3)
+    assert m["span_contained"] == pytest.approx(1 / 3)
+    # No span: the metrics do not apply (null, not 0).
+    assert aggregate([record(case(key_facts=["x"]), text="x")])["span_token_recall"] is None
+    # A span of stop words only keeps its words.
+    assert matching.span_token_recall("to be or not to be", "not to be [1]") == pytest.approx(3 / 4)
+
+
+def test_answer_words_partial_rate_and_abstention_matrix() -> None:
+    a = case(id="a", key_facts=["x"])
+    u = case(id="u", answerable=False)
+    records = [
+        record(a, text="One two three [1] four."),
+        record(a, text="One two [1].", status="partial", not_stated=["the date"]),
+        record(a, text="No.", refused=True),
+        record(u, text="Words here.", refused=True),
+        record(u, text="A made up answer of six words [1]."),
+        record(a, text="", error="RuntimeError: boom"),
+    ]
+    assert [r["answer_words"] for r in records] == [4, 2, None, None, 7, None]
+    m = aggregate(records)
+    assert m["median_answer_words"] == 4.0
+    assert m["partial_rate"] == pytest.approx(1 / 4)
+    assert records[5]["status"] is None and records[1]["not_stated"] == ["the date"]
+    assert metrics.abstention(records) == {
+        "answerable": {"answered": 1, "partial": 1, "refused": 1, "error": 1},
+        "unanswerable": {"answered": 1, "partial": 0, "refused": 1, "error": 0},
+    }
+
+
+def test_grounding_metrics_from_hand_made_records() -> None:
+    c = case(key_facts=["x"], source_doc_ids=["d"])
+    g1 = {"sentences": 4, "kept": 3, "dropped": 1, "fallback": False, "model_called": True}
+    g2 = {"sentences": 2, "kept": 0, "dropped": 2, "fallback": True, "model_called": True}
+    records = [
+        record(c, text="x [1]", grounding=g1, warnings=["sentence 2 not supported"]),
+        record(c, text="x [1]", grounding=g2, warnings=["no sentence kept", "fell back to extractive"]),
+        record(c, text="x [1]"),  # extractive: no grounding, not counted
+    ]
+    assert records[0]["grounding"] == g1 and records[1]["warnings"] == [
+        "no sentence kept",
+        "fell back to extractive",
+    ]
+    m = aggregate(records)
+    assert m["generated_kept_share"] == pytest.approx(3 / 6)
+    assert m["fallback_rate"] == 0.5
+    assert m["warnings_per_case"] == 1.5
+    extractive = aggregate([record(c, text="x [1]", warnings=["w"])])
+    assert extractive["generated_kept_share"] is None and extractive["warnings_per_case"] is None
+
+
+def test_no_metric_is_nan_on_refusals() -> None:
+    c = case(key_facts=["x"], source_doc_ids=["d"], reference_answer="x", answer_span="x y")
+    only_refusals = [
+        record(c, text="", refused=True, hits=["d"]),
+        record(case(answerable=False), refused=True),
+    ]
+    for r in only_refusals:
+        r["answer_similarity"] = 0.0
+    m = aggregate(only_refusals)
+    assert all(v is None or math.isfinite(v) for v in m.values()), m
+    json.dumps(m, allow_nan=False)
+    assert (
+        m["citation_precision"] is None and m["lead_fact_rate"] is None and m["median_answer_words"] is None
+    )
+
+
+def test_adding_a_metric_is_one_declaration(tmp_path: Path) -> None:
+    """A metric registered once shows up in the aggregate, the report, the floors and the gate."""
+    from assistant.evals.catalogue import METRICS
+    from assistant.evals.registry import Metric, MetricRegistry
+
+    extra = Metric(
+        "short_answer_rate",
+        "answers of ten words or fewer",
+        lambda r: len(r["answer"].split()) <= 10,
+        binary=True,
+        requires=("answer",),
+    )
+    registry = MetricRegistry()
+    for m in METRICS:
+        registry.register(m)
+    registry.register(extra)
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(extra)
+    monkey = pytest.MonkeyPatch()
+    try:
+        import assistant.evals.catalogue as catalogue
+        import assistant.evals.gate as gate
+        import assistant.evals.metrics as metrics_module
+        import assistant.evals.paired as paired
+        import assistant.evals.report as report_module
+
+        for module in (catalogue, metrics_module, paired, gate, report_module):
+            monkey.setattr(module, "METRICS", registry, raising=False)
+        for module in (catalogue, gate, report_module):
+            monkey.setattr(module, "METRIC_NAMES", registry.names, raising=False)
+        report = small_report()
+        report["metrics"] = aggregate(report["cases"])
+        assert report["metrics"]["short_answer_rate"] == 1.0
+        paths = write_report(report, tmp_path)
+        assert "| short_answer_rate | 1.000 | higher |" in paths["md"].read_text()
+        assert not check_gate(report, fail_under={"short_answer_rate": 1.5}).ok
+        assert "short_answer_rate" in {m.metric for m in check_gate(report, report).comparison.metrics}
+    finally:
+        monkey.undo()
+
+
+def test_answer_sentences_and_markers() -> None:
+    assert matching.marker_numbers("a [1] b [2, 4] c [5-7] d [8\u20139]") == [1, 2, 4, 5, 6, 7, 8, 9]
+    # Extractive answers put the marker after the full stop, generative ones before it.
+    assert matching.answer_sentences("Exports fell. [1] Imports rose 3.5%. [2, 3]") == [
+        ("Exports fell.", [1]),
+        ("Imports rose 3.5%.", [2, 3]),
+    ]
+    assert matching.answer_sentences("Exports fell [1]. Imports rose [2]. No marker here.") == [
+        ("Exports fell.", [1]),
+        ("Imports rose.", [2]),
+        ("No marker here.", []),
+    ]
+    assert matching.answer_sentences("") == []
+    assert matching.lead_text("Baotou [1] and more [2]") == "Baotou "

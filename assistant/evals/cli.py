@@ -16,8 +16,6 @@ from typing import Any, NoReturn
 
 import click
 
-from assistant.evals.metrics import METRIC_NAMES
-
 
 def _bad_input(message: str) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
@@ -46,6 +44,8 @@ def _read_report(path: str) -> dict[str, Any]:
 
 
 def _parse_thresholds(values: tuple[str, ...]) -> dict[str, float]:
+    from assistant.evals.catalogue import METRIC_NAMES
+
     out: dict[str, float] = {}
     for item in values:
         name, sep, raw = item.partition("=")
@@ -84,6 +84,49 @@ def eval_group() -> None:
     """Measure retrieval and answers against eval sets."""
 
 
+def _comparison_options(func: Any) -> Any:
+    """Options shared by ``run`` (with ``--baseline``) and ``compare``."""
+    for option in reversed(
+        [
+            click.option(
+                "--margin",
+                type=click.FloatRange(min=0),
+                default=0.0,
+                show_default=True,
+                help="Drop that matters (absolute, metric units): FAIL needs the paired interval wholly "
+                "below -MARGIN; PASS needs its worse end above it.",
+            ),
+            click.option(
+                "--strict",
+                is_flag=True,
+                help="Fail when fingerprints differ or the reports hold other cases.",
+            ),
+            click.option(
+                "--gate-latency",
+                is_flag=True,
+                help="Also compare latency with the baseline (machines differ).",
+            ),
+            click.option(
+                "--resamples",
+                type=click.IntRange(min=100),
+                default=10_000,
+                show_default=True,
+                help="Paired bootstrap resamples.",
+            ),
+            click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed."),
+            click.option(
+                "--min-slice",
+                type=click.IntRange(min=1),
+                default=10,
+                show_default=True,
+                help="Smallest slice (shared cases of a tag, document or answerability) tested.",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
 @eval_group.command("run")
 @click.argument("evalsets", nargs=-1, required=True, metavar="EVALSET...")
 @click.option("--index", "index", envvar="ASSISTANT_INDEX_DIR", help="Index folder.")
@@ -95,23 +138,38 @@ def eval_group() -> None:
     "--out", "out_dir", default="evals/out", show_default=True, help="Folder for report.json/.md/.html."
 )
 @click.option("--baseline", type=click.Path(dir_okay=False), help="Earlier report.json to compare against.")
+@_comparison_options
 @click.option(
     "--max-drop",
     type=click.FloatRange(min=0),
-    default=0.02,
-    show_default=True,
-    help="Largest allowed fall of a metric against the baseline (absolute).",
+    default=None,
+    help="Naive rule (off unless given): also fail when a metric falls by more than this, whatever the "
+    "set size. It cannot tell a regression from noise; the paired verdicts can.",
 )
 @click.option(
     "--fail-under",
     "fail_under",
     multiple=True,
     metavar="METRIC=VALUE",
-    help="Worst acceptable value of a metric (an upper limit for false_refusal_rate and latency).",
+    help="Worst acceptable value of a metric (an upper limit for lower-is-better metrics).",
 )
-@click.option("--gate-latency", is_flag=True, help="Also fail when latency grew against the baseline.")
 @click.option("--limit", type=click.IntRange(min=1), help="Run only the first N (selected) cases.")
 @click.option("--tag", "tags", multiple=True, help="Run only cases with this tag (repeatable).")
+@click.option(
+    "--judge/--no-judge",
+    "use_judge",
+    default=True,
+    show_default=True,
+    help="Judge metrics when ASSISTANT_JUDGE_BASE_URL and ASSISTANT_JUDGE_MODEL are set.",
+)
+@click.option(
+    "--judge-repeats",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Ask the judge N times per item and report how often its verdict flips.",
+)
+@click.option("--force-judge", is_flag=True, help="Allow the answering model to judge its own answers.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def run_command(
     evalsets: tuple[str, ...],
@@ -120,16 +178,30 @@ def run_command(
     k: int | None,
     out_dir: str,
     baseline: str | None,
-    max_drop: float,
-    fail_under: tuple[str, ...],
+    margin: float,
+    strict: bool,
     gate_latency: bool,
+    resamples: int,
+    seed: int,
+    min_slice: int,
+    max_drop: float | None,
+    fail_under: tuple[str, ...],
     limit: int | None,
     tags: tuple[str, ...],
+    use_judge: bool,
+    judge_repeats: int,
+    force_judge: bool,
     no_progress: bool,
 ) -> None:
-    """Ask every case of EVALSET... and write a report; exit 1 when the gate fails."""
+    """Ask every case of EVALSET... and write a report; exit 1 when the gate fails.
+
+    With --baseline every metric is compared case by case: PASS (no drop beyond --margin),
+    FAIL (a significant drop beyond it: exit 1) or INCONCLUSIVE (the set cannot tell).
+    """
     from assistant.evals.dataset import EvalSetError, load_eval_sets, select_cases
     from assistant.evals.gate import check_gate
+    from assistant.evals.judge import JudgeError
+    from assistant.evals.paired import format_table
     from assistant.evals.report import write_report
     from assistant.evals.runner import run_eval
     from assistant.types import AssistantError
@@ -149,35 +221,112 @@ def run_command(
         assistant = _open_assistant(index, backend, k)
     except (AssistantError, ValueError, OSError) as exc:
         _bad_input(f"cannot open the assistant: {exc}")
+    judge = None
+    if use_judge:
+        try:
+            judge = _make_judge(assistant, backend, judge_repeats, force_judge)
+        except (JudgeError, ValueError) as exc:
+            _bad_input(f"judge: {exc}")
+    judge_error: JudgeError | None = None
     with _warnings_to_stderr():
-        report = run_eval(
-            assistant, cases, k=k, backend=backend, progress=not no_progress, eval_sets=evalsets
-        )
+        try:
+            report = run_eval(
+                assistant,
+                cases,
+                k=k,
+                backend=backend,
+                progress=not no_progress,
+                eval_sets=evalsets,
+                judge=judge,
+            )
+        except JudgeError as exc:
+            if exc.report is None:
+                raise
+            report, judge_error = exc.report, exc
+
+    result = check_gate(
+        report,
+        base,
+        max_drop=max_drop,
+        fail_under=thresholds,
+        margin=margin,
+        gate_latency=gate_latency,
+        strict=strict,
+        resamples=resamples,
+        seed=seed,
+        min_slice=min_slice,
+    )
+    if result.comparison is not None:
+        report["comparison"] = {"baseline": baseline, **result.comparison.to_dict()}
+    if thresholds or base is not None:
+        report["gate"] = {"ok": result.ok, "messages": result.messages, "warnings": result.warnings}
     paths = write_report(report, out_dir)
 
     click.echo(f"{report['n_cases']} cases, {report['n_failed']} failed, {report['n_errors']} errors")
     for name, value in report["metrics"].items():
         click.echo(f"  {name:<20} {'null' if value is None else value}")
     click.echo(f"report: {paths['html']}")
-
-    result = check_gate(report, base, max_drop=max_drop, fail_under=thresholds, gate_latency=gate_latency)
+    if judge_error is not None:
+        _bad_input(f"judge: {judge_error} (the report above has no judge metrics)")
+    if result.comparison is not None:
+        click.echo("")
+        click.echo(format_table(result.comparison))
     if not result.ok:
         click.echo("gate FAILED:", err=True)
         for message in result.messages:
             click.echo(f"  {message}", err=True)
         sys.exit(1)
     if thresholds or base is not None:
-        click.echo("gate passed")
+        verdict = result.comparison.verdict if result.comparison is not None else "PASS"
+        click.echo(f"gate passed ({verdict})")
+
+
+def _make_judge(assistant: Any, backend: str | None, repeats: int, force: bool) -> Any:
+    from assistant import Settings
+    from assistant.evals.judge import Judge
+
+    settings = getattr(assistant, "settings", None) or Settings()
+    answer_backend = backend or getattr(settings, "backend", None)
+    return Judge.from_settings(settings, answer_backend=answer_backend, repeats=repeats, force=force)
 
 
 @eval_group.command("compare")
 @click.argument("a", metavar="A.json")
 @click.argument("b", metavar="B.json")
-def compare_command(a: str, b: str) -> None:
-    """Show metric and case differences from report A to report B."""
-    from assistant.evals.gate import compare_reports
+@_comparison_options
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare_command(
+    a: str,
+    b: str,
+    margin: float,
+    strict: bool,
+    gate_latency: bool,
+    resamples: int,
+    seed: int,
+    min_slice: int,
+    as_json: bool,
+) -> None:
+    """Compare report B (a run) with report A (its baseline), case by case; exit 1 on a FAIL.
 
-    click.echo(compare_reports(_read_report(a), _read_report(b)))
+    Prints the paired table of `eval run --baseline`, then what changed per case.
+    """
+    from assistant.evals.gate import check_gate, compare_reports
+
+    base, run = _read_report(a), _read_report(b)
+    options = dict(
+        margin=margin, gate_latency=gate_latency, resamples=resamples, seed=seed, min_slice=min_slice
+    )
+    result = check_gate(run, base, strict=strict, **options)
+    assert result.comparison is not None
+    if as_json:
+        click.echo(json.dumps(result.comparison.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(compare_reports(base, run, **options))
+    if not result.ok:
+        click.echo("gate FAILED:", err=True)
+        for message in result.messages:
+            click.echo(f"  {message}", err=True)
+        sys.exit(1)
 
 
 @eval_group.command("from-feedback")

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from assistant.evals.matching import tokens
 from assistant.types import AssistantError
 
 HISTORY_ROLES = ("user", "assistant")
@@ -29,6 +30,7 @@ CASE_FIELDS = (
     "tags",
     "history",
     "reference_contexts",
+    "answer_span",
 )
 META_FIELDS = ("note", "comment", "feedback_answer", "feedback_time")
 """Annotation fields kept in ``EvalCase.meta`` without a warning (feedback drafts use them)."""
@@ -55,8 +57,9 @@ class EvalCase:
     """One question of an eval set (fields as in ``INTERFACE.md``).
 
     ``history`` is ``[{"role": "user"|"assistant", "content": str}]``; ``reference_contexts``
-    come from a LabelledRagDataset; ``source`` is ``"file:line"`` for messages; ``meta`` holds
-    annotation fields (``note``, ``comment``...).
+    come from a LabelledRagDataset; ``answer_span`` is the reference answer span of an
+    extractive QA set (scored by ``span_token_recall`` and ``span_contained``); ``source`` is
+    ``"file:line"`` for messages; ``meta`` holds annotation fields (``note``, ``comment``...).
     """
 
     id: str
@@ -68,6 +71,7 @@ class EvalCase:
     tags: list[str] = field(default_factory=list)
     history: list[dict[str, str]] = field(default_factory=list)
     reference_contexts: list[str] = field(default_factory=list)
+    answer_span: str | None = None
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -216,6 +220,12 @@ def _parse_case(raw: Any, path: Path, where: str, n: int) -> EvalCase:
         raise EvalSetError(
             f"{where}: field 'reference_answer' must be a string, got {type(reference).__name__}"
         )
+    span = _answer_span(raw.get("answer_span"), where)
+    if span is not None and not answerable:
+        raise EvalSetError(
+            f"{where}: field 'answer_span' is set but answerable is false; an unanswerable case "
+            "expects a refusal: remove answer_span or set answerable: true"
+        )
 
     return EvalCase(
         id=case_id,
@@ -227,6 +237,7 @@ def _parse_case(raw: Any, path: Path, where: str, n: int) -> EvalCase:
         tags=_str_list(raw, "tags", where),
         history=_history(raw.get("history"), where),
         reference_contexts=_str_list(raw, "reference_contexts", where),
+        answer_span=span,
         source=where,
         meta={k: raw[k] for k in META_FIELDS if k in raw},
     )
@@ -252,6 +263,21 @@ def _parse_rag_example(raw: Any, path: Path, n: int) -> EvalCase:
         reference_contexts=_str_list(raw, "reference_contexts", where),
         source=where,
     )
+
+
+def _answer_span(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise EvalSetError(f"{where}: field 'answer_span' must be a string, got {type(value).__name__}")
+    if not tokens(value):
+        raise EvalSetError(
+            f"{where}: field 'answer_span' {value!r} has no words or numbers to match; "
+            "quote the answer span from the document, or remove the field"
+        )
+    return value
 
 
 def _str_list(raw: dict[str, Any], key: str, where: str, numbers_ok: bool = False) -> list[str]:

@@ -1,14 +1,19 @@
-"""Quality gate over a report (thresholds, baseline regressions) and report comparison.
+"""The release gate: absolute floors, the paired comparison with a baseline, and the naive rule.
 
-Direction: every metric is higher-is-better except ``false_refusal_rate`` and the latencies.
-``fail_under`` holds the worst acceptable value per metric: the gate fails when a
-higher-is-better metric is below it or a lower-is-better one is above it
-(``false_refusal_rate=0.1`` fails at 0.15). Against a baseline the gate fails when a metric is
-worse by more than ``max_drop`` (absolute: 0.02 is two percentage points). Latency is not
-compared with the baseline unless ``gate_latency=True``: machines differ, so a baseline taken
-elsewhere says little about timing; give latency an absolute limit in ``fail_under`` instead.
-A metric that is null (no eligible case) on either side is not compared; a null metric that
-has a threshold fails, since the threshold then checks nothing.
+* ``fail_under`` holds the worst acceptable value per metric: the gate fails when a
+  higher-is-better metric is below it or a lower-is-better one is above it
+  (``false_refusal_rate=0.1`` fails at 0.15). A null metric with a floor fails (the floor then
+  checks nothing).
+* Against a baseline the gate runs the paired comparison of :mod:`assistant.evals.paired` and
+  fails only on a ``FAIL`` verdict: a drop beyond ``margin`` whose interval lies wholly below
+  ``-margin`` and that stays significant after the Holm correction. ``INCONCLUSIVE`` does not
+  fail: the set is too small to tell (its detectable drop says how small).
+* ``max_drop`` is the naive rule kept from earlier versions: fail when a metric is worse by
+  more than ``max_drop`` (absolute), whatever the set size. Off unless given.
+* ``strict``: fingerprints that differ, or reports that do not hold the same cases, fail
+  instead of warning.
+
+Latency is compared with the baseline only with ``gate_latency=True`` (machines differ).
 """
 
 from __future__ import annotations
@@ -16,23 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.evals.metrics import LOWER_IS_BETTER, METRIC_NAMES
+from assistant.evals import paired, stats
+from assistant.evals.catalogue import LOWER_IS_BETTER, METRIC_NAMES, METRICS, status_of
+from assistant.evals.paired import PairedComparison, match_cases
 
 _EPS = 1e-9
-CASE_KEYS: dict[str, str] = {
-    "hit_rate": "hit",
-    "mrr": "reciprocal_rank",
-    "ndcg": "ndcg",
-    "citation_precision": "citation_precision",
-    "citation_recall": "cites_source",
-    "key_fact_recall": "key_fact_recall",
-    "answer_token_f1": "answer_token_f1",
-    "answer_similarity": "answer_similarity",
-    "context_recall": "context_recall",
-    "refusal_accuracy": "refusal_correct",
-    "false_refusal_rate": "refusal_correct",
-}
-"""The per-case value behind each metric, used to name the cases that regressed."""
 
 
 @dataclass
@@ -40,26 +33,38 @@ class GateResult:
     """Outcome of :func:`check_gate`.
 
     ``ok``; ``messages``: one per problem, naming the metric and then the cases that regressed;
-    ``failed_metrics``: names; ``regressed_cases``: ``{metric: [case ids]}`` (baseline checks).
+    ``failed_metrics``: metric names, plus ``strict`` (fingerprints or cases differ under
+    ``strict``) and ``baseline`` (no shared case); ``regressed_cases``: ``{metric: [case ids]}``;
+    ``warnings``: fingerprint differences and partial overlap (failures under ``strict``); ``comparison``:
+    the paired comparison (None without a baseline); ``verdicts``: ``{metric: verdict}``.
     """
 
     ok: bool
     messages: list[str] = field(default_factory=list)
     failed_metrics: list[str] = field(default_factory=list)
     regressed_cases: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    comparison: PairedComparison | None = None
+    verdicts: dict[str, str] = field(default_factory=dict)
 
 
 def check_gate(
     report: dict[str, Any],
     baseline: dict[str, Any] | None = None,
-    max_drop: float = 0.02,
+    max_drop: float | None = None,
     fail_under: dict[str, float] | None = None,
     *,
+    margin: float = 0.0,
     gate_latency: bool = False,
+    strict: bool = False,
+    confidence: float = stats.CONFIDENCE,
+    resamples: int = stats.RESAMPLES,
+    seed: int = stats.SEED,
+    min_slice: int = paired.MIN_SLICE,
 ) -> GateResult:
-    """Check ``report`` against thresholds and, when given, a baseline report.
+    """Check ``report`` against floors and, when given, a baseline report (module docstring).
 
-    Raises ValueError for a threshold on an unknown metric.
+    Raises ValueError for a floor on an unknown metric.
     """
     fail_under = fail_under or {}
     unknown = sorted(set(fail_under) - set(METRIC_NAMES))
@@ -77,23 +82,68 @@ def check_gate(
         elif name not in LOWER_IS_BETTER and value < limit - _EPS:
             _fail(result, name, f"{name} {value:.4g} is under the threshold {limit:g}")
 
-    if baseline is not None:
+    if baseline is None:
+        return result
+    comparison = paired.compare(
+        baseline,
+        report,
+        margin=margin,
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
+        min_slice=min_slice,
+        gate_latency=gate_latency,
+    )
+    result.comparison = comparison
+    result.verdicts = {m.metric: m.verdict for m in comparison.metrics if m.verdict}
+    overlap = comparison.overlap
+    if comparison.partial_overlap:
+        result.warnings.append(
+            f"the reports share {overlap['shared']} cases: {len(overlap['only_baseline'])} only in the "
+            f"baseline, {len(overlap['only_run'])} only in this run, {len(overlap['question_changed'])} "
+            "with a changed question; only the shared cases are compared"
+        )
+    result.warnings += [f"fingerprint differs: {d}" for d in comparison.fingerprint_differences]
+    if strict and result.warnings:
+        for warning in result.warnings:
+            _fail(result, "strict", f"strict: {warning}")
+    if overlap["shared"] == 0:
+        _fail(
+            result,
+            "baseline",
+            "no case is shared with the baseline (same id and question): nothing to compare",
+        )
+    for row in comparison.metrics:
+        if row.verdict == paired.FAIL:
+            cases = regressed_cases(baseline, report, row.metric)
+            result.regressed_cases[row.metric] = cases
+            listed = f"; regressed cases: {', '.join(cases)}" if cases else ""
+            _fail(
+                result,
+                row.metric,
+                f"{row.metric}: FAIL, {row.baseline:.4g} -> {row.run:.4g} ({row.difference:+.4g}, "
+                f"{round(100 * confidence)}% interval [{row.low:+.4g}, {row.high:+.4g}], p(Holm) "
+                f"{row.p_holm:.3g}){listed}",
+            )
+
+    if max_drop is not None:
         before = baseline.get("metrics") or {}
-        for name in METRIC_NAMES:
-            if name.startswith("latency") and not gate_latency:
+        for metric in METRICS:
+            if metric.direction == "none" or (metric.timing and not gate_latency):
                 continue
-            old, new = before.get(name), current.get(name)
+            old, new = before.get(metric.name), current.get(metric.name)
             if old is None or new is None:
                 continue
-            worse_by = (new - old) if name in LOWER_IS_BETTER else (old - new)
+            worse_by = (new - old) if metric.lower_is_better else (old - new)
             if worse_by > max_drop + _EPS:
-                cases = regressed_cases(baseline, report, name)
-                result.regressed_cases[name] = cases
+                cases = regressed_cases(baseline, report, metric.name)
+                result.regressed_cases.setdefault(metric.name, cases)
                 listed = f"; regressed cases: {', '.join(cases)}" if cases else ""
                 _fail(
                     result,
-                    name,
-                    f"{name} fell from {old:.4g} to {new:.4g} (allowed drop {max_drop:g}){listed}",
+                    metric.name,
+                    f"{metric.name} fell from {old:.4g} to {new:.4g} (allowed drop {max_drop:g}; naive "
+                    f"rule --max-drop, blind to set size){listed}",
                 )
     return result
 
@@ -106,36 +156,33 @@ def _fail(result: GateResult, name: str, message: str) -> None:
 
 
 def regressed_cases(baseline: dict[str, Any], report: dict[str, Any], metric: str) -> list[str]:
-    """Ids of cases (present in both reports) whose value behind ``metric`` got worse.
+    """Ids of shared cases whose per-case value behind ``metric`` got worse, or that now raise.
 
     For example a case that was a hit and no longer is, that was refused correctly and no
-    longer is, that had all its key facts and lost one, or that now raises an error.
+    longer is, or that had all its key facts and lost one.
     """
-    key = CASE_KEYS.get(metric)
-    if key is None:
+    if metric not in METRICS:
         return []
-    old_cases = {c["id"]: c for c in baseline.get("cases") or ()}
+    m = METRICS[metric]
+    shared_a, shared_b, _ = match_cases(baseline, report)
     out = []
-    for case in report.get("cases") or ():
-        old = old_cases.get(case["id"])
-        if old is None:
+    for old, case in zip(shared_a, shared_b, strict=True):
+        if case.get("error") and not old.get("error"):
+            if m.case_value(case) is not None or m.case_value(old) is not None:
+                out.append(case["id"])
             continue
-        if metric == "refusal_accuracy" and case.get("answerable", True):
+        if not (m.available([old]) and m.available([case])):
             continue
-        if metric == "false_refusal_rate" and not case.get("answerable", True):
+        before, after = m.case_value(old), m.case_value(case)
+        if before is None or after is None:
             continue
-        before, after = old.get(key), case.get(key)
-        if before is None:
-            continue
-        if (case.get("error") and not old.get("error")) or (
-            after is not None and float(after) < float(before) - _EPS
-        ):
+        if (after > before + _EPS) if m.lower_is_better else (after < before - _EPS):
             out.append(case["id"])
     return out
 
 
-def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> str:
-    """A text comparison of report ``a`` (before) with ``b`` (after): metrics, then cases."""
+def compare_reports(a: dict[str, Any], b: dict[str, Any], **options: Any) -> str:
+    """A text comparison of report ``a`` (before) with ``b`` (after): the paired table, then cases."""
     lines = [
         *(
             f"{label}: {', '.join(r.get('eval_sets') or ())} backend={r.get('backend')} k={r.get('k')} "
@@ -143,20 +190,8 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> str:
             for label, r in (("A", a), ("B", b))
         ),
         "",
-        f"{'metric':<20} {'A':>9} {'B':>9} {'change':>9}",
+        paired.format_table(paired.compare(a, b, **options)),
     ]
-    ma, mb = a.get("metrics") or {}, b.get("metrics") or {}
-    for name in [*METRIC_NAMES, *sorted((set(ma) | set(mb)) - set(METRIC_NAMES))]:
-        va, vb = ma.get(name), mb.get(name)
-        change, verdict = "", ""
-        if isinstance(va, int | float) and isinstance(vb, int | float):
-            delta = vb - va
-            change = f"{delta:+.4g}" if abs(delta) > _EPS else "0"
-            if abs(delta) > _EPS:
-                better = delta < 0 if name in LOWER_IS_BETTER else delta > 0
-                verdict = " better" if better else " worse"
-        lines.append(f"{name:<20} {_fmt(va):>9} {_fmt(vb):>9} {change:>9}{verdict}")
-
     cases_a = {c["id"]: c for c in a.get("cases") or ()}
     cases_b = {c["id"]: c for c in b.get("cases") or ()}
     only_a = [i for i in cases_a if i not in cases_b]
@@ -168,7 +203,7 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> str:
             diffs = _case_diffs(ca, cb)
             if diffs:
                 changed.append(f"  {case_id}: {'; '.join(diffs)}")
-    lines += ["", f"cases: {len(changed)} changed, {len(only_a)} only in A, {len(only_b)} only in B"]
+    lines += ["", f"case details: {len(changed)} changed, {len(only_a)} only in A, {len(only_b)} only in B"]
     lines += changed
     if only_a:
         lines.append(f"  only in A: {', '.join(only_a)}")
@@ -179,9 +214,11 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> str:
 
 def _case_diffs(ca: dict[str, Any], cb: dict[str, Any]) -> list[str]:
     diffs = []
-    for key in ("passed", "hit", "rank", "refused"):
+    for key in ("passed", "hit", "rank"):
         if ca.get(key) != cb.get(key):
             diffs.append(f"{key} {_fmt(ca.get(key))} -> {_fmt(cb.get(key))}")
+    if status_of(ca) != status_of(cb):
+        diffs.append(f"status {status_of(ca) or 'error'} -> {status_of(cb) or 'error'}")
     lost = [f for f in cb.get("key_facts_missing") or () if f not in (ca.get("key_facts_missing") or ())]
     gained = [f for f in ca.get("key_facts_missing") or () if f not in (cb.get("key_facts_missing") or ())]
     if lost:
