@@ -179,8 +179,9 @@ def _doc_hashes(docstore: Any) -> dict[str, str]:
 
 
 def _file_key(path: Path, corpus_dir: Path, entries: dict[str, dict[str, Any]]) -> str | None:
-    """What a loaded document depends on: the file's bytes, its manifest entry and the loader
-    version. ``None`` when the file cannot be read (the loader then reports why)."""
+    """What a loaded document depends on: the file's bytes, name (its suffix picks the loader),
+    manifest entry and the loader version. ``None`` when the file cannot be read (the loader
+    then reports why)."""
     from assistant import __version__
 
     digest = hashlib.sha256()
@@ -190,8 +191,9 @@ def _file_key(path: Path, corpus_dir: Path, entries: dict[str, dict[str, Any]]) 
                 digest.update(block)
     except OSError:
         return None
-    entry = entries.get(path.relative_to(corpus_dir).as_posix(), {})
-    digest.update(json.dumps([__version__, entry], sort_keys=True, default=str).encode())
+    name = path.relative_to(corpus_dir).as_posix()
+    depends_on = [__version__, name, entries.get(name, {})]
+    digest.update(json.dumps(depends_on, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 

@@ -197,3 +197,23 @@ def test_index_without_a_catalogue_still_opens_and_gets_one(tmp_path: Path, embe
     assert (old / "bm25" / CATALOGUE_FILE).read_text(encoding="utf-8") == written
     assert a.documents() == expected
     index_state(old).assert_equals_clean(index_state(index), "catalogue written on the next ingest")
+
+
+def test_a_file_renamed_to_another_format_is_read_again(tmp_path: Path, embedder: Any) -> None:
+    """Same bytes, same doc_id, another suffix: the other loader reads it (no stale reuse), and
+    the report and catalogue name the new file."""
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    note = "# Vostok smelter note\n\nThe **Vostok** smelter shipped 40 tonnes of holmium in 2021.\n"
+    (corpus / "note.txt").write_text(note, encoding="utf-8")
+    a = _open(index, embedder)
+    assert a.ingest(corpus).added == 1
+    assert any("**Vostok**" in text for (_d, text, _t, _dt) in index_state(index).chroma.values())
+    (corpus / "note.txt").rename(corpus / "note.md")
+    report = a.ingest(corpus)
+    assert (report.updated, report.unchanged) == (1, 0)
+    assert [Path(f.path).name for f in report.files] == ["note.md"]
+    texts = [text for (_d, text, _t, _dt) in index_state(index).chroma.values()]
+    assert texts and not any("**" in t or "#" in t for t in texts), texts
+    entry = Catalogue.load(index).document("note")
+    assert entry is not None and entry.figures.file == "note.md"
