@@ -5,7 +5,8 @@ Layout of an index folder::
     chroma/            embedded Chroma database (absent in server mode)
     docstore.json      LlamaIndex docstore: one entry and content hash per document
     bm25               symlink to the BM25 snapshot of every committed chunk (``.bm25-*/``,
-                       LlamaIndex BM25Retriever.persist); swapped atomically, so a reader always
+                       LlamaIndex BM25Retriever.persist, plus the document catalogue
+                       ``catalogue.json``, see catalogue.py); swapped atomically, so a reader always
                        finds a complete snapshot
     pending.json       while an ingest changes Chroma: the documents it rewrites (see ingest.py)
     .lock              held by the one ingest that may write at a time
