@@ -50,6 +50,7 @@ class Assistant:
     """
 
     def __init__(self, settings: Settings, index_dir: Path, embedder: Any = None) -> None:
+        from assistant.catalogue import CatalogueReader
         from assistant.embedding import Embedder
         from assistant.retrieval import Retriever
 
@@ -57,6 +58,7 @@ class Assistant:
         self.index_dir = index_dir
         self.embedder = embedder or Embedder(settings)
         self.retriever = Retriever(settings, index_dir, self.embedder)
+        self._catalogue = CatalogueReader(index_dir)
         self._backends: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -88,25 +90,9 @@ class Assistant:
         )
 
     def documents(self) -> list[dict[str, Any]]:
-        """The ingested documents: doc_id, title, publisher, date, url, chunks."""
-        snap = self.retriever.snapshot()
-        if snap is None:
-            return []
-        docs: dict[str, dict[str, Any]] = {}
-        for c in snap.retriever.corpus:
-            d = docs.setdefault(
-                c.get("doc_id", ""),
-                {
-                    "doc_id": c.get("doc_id", ""),
-                    "title": c.get("title", ""),
-                    "publisher": c.get("publisher", ""),
-                    "date": c.get("date") or None,
-                    "url": c.get("url") or None,
-                    "chunks": 0,
-                },
-            )
-            d["chunks"] += 1
-        return sorted(docs.values(), key=lambda d: d["doc_id"])
+        """The ingested documents, sorted by doc_id, from the index's catalogue:
+        ``{"doc_id", "title", "publisher", "date", "url", "kind", "chunks", "pages"}``."""
+        return self._catalogue.current().documents()
 
     # ------------------------------------------------------------------ retrieval
 

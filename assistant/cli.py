@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from assistant.evals.cli import eval_group
+from assistant.progress import quiet_libraries
 from assistant.types import AssistantError
 
 if TYPE_CHECKING:  # pydantic is imported by the commands that build settings, not by --help
@@ -92,25 +93,36 @@ doc_option = click.option("--doc", "doc_ids", multiple=True, help="Restrict to t
 @click.version_option(package_name="corpus-assistant")
 def main() -> None:
     """Answer questions from a curated document corpus, with a citation behind every claim."""
+    quiet_libraries()  # one progress display per phase, ours: no library bars in between
 
 
 @main.command()
 @click.argument("corpus_dir", required=False, type=click.Path(path_type=Path))
 @index_option
 @click.option("--rebuild", is_flag=True, help="Drop the index and ingest everything again.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def ingest(corpus_dir: Path | None, index_dir: Path | None, rebuild: bool, as_json: bool) -> None:
-    """Ingest CORPUS_DIR (default corpus/) into the index; only changed documents are embedded."""
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (and no progress).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no per-file lines: the summary only.")
+def ingest(
+    corpus_dir: Path | None, index_dir: Path | None, rebuild: bool, as_json: bool, quiet: bool
+) -> None:
+    """Ingest CORPUS_DIR (default corpus/) into the index; only changed documents are embedded.
+
+    Shows one progress display per phase (files, chunking, embedding) on stderr, then a line per
+    file (pages, chunks, tables, OCRed pages, warnings) and the summary.
+    """
     settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir)
     try:
         assistant = _open(settings)
-        report = assistant.ingest(settings.corpus_dir, rebuild=rebuild, progress=True)
+        report = assistant.ingest(settings.corpus_dir, rebuild=rebuild, progress=not (as_json or quiet))
     except AssistantError as exc:
         _fail(exc)
         return
     if as_json:
         click.echo(json.dumps(report.to_dict()))
     else:
+        if not quiet:
+            for line in _file_lines(report):
+                click.echo(line)
         click.echo(
             f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
             f"removed {report.removed}, failed {len(report.failed)}; "
@@ -119,6 +131,33 @@ def ingest(corpus_dir: Path | None, index_dir: Path | None, rebuild: bool, as_js
         for f in report.failed:
             click.echo(f"  failed: {f.path}: {f.reason}", err=True)
     sys.exit(1 if report.failed else 0)
+
+
+def _pages_text(pages: list[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``"1-3, 7"``."""
+    runs: list[list[int]] = []
+    for p in sorted(pages):
+        if runs and p == runs[-1][-1] + 1:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def _file_lines(report: Any) -> list[str]:
+    """The per-file part of the plain report: ``  PATH: 2 pages, 9 chunks, 1 table`` and the
+    file's warnings under it."""
+    lines = []
+    for f in report.files:
+        parts = [f"{f.pages} page{'s' * (f.pages != 1)}"] if f.pages is not None else []
+        parts.append(f"{f.chunks} chunk{'s' * (f.chunks != 1)}")
+        if f.tables:
+            parts.append(f"{f.tables} table{'s' * (f.tables != 1)}")
+        if f.ocr_pages:
+            parts.append(f"OCR on page{'s' * (len(f.ocr_pages) != 1)} {_pages_text(f.ocr_pages)}")
+        lines.append(f"  {f.path}: {', '.join(parts)}")
+        lines.extend(f"    warning: {w}" for w in f.warnings)
+    return lines
 
 
 def _highlight(snippet: str, query: str) -> str:

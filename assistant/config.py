@@ -59,8 +59,8 @@ class Settings(BaseSettings):
     retrieval_mode: RetrievalMode = Field("hybrid", description="hybrid, dense or bm25.")
     fusion_mode: FusionMode = Field(
         "relative_score",
-        description="How dense and BM25 lists fuse: relative_score (min-max normalised scores, summed; "
-        "measured best on the eval set) or reciprocal_rerank (RRF).",
+        description="How dense and BM25 lists fuse: relative_score (min-max normalised scores, summed) "
+        "or reciprocal_rerank (RRF); README's retrieval-modes table compares them.",
     )
     dense_candidates: int = Field(20, ge=1, le=1000, description="Dense candidates before fusion.")
     bm25_candidates: int = Field(20, ge=1, le=1000, description="BM25 candidates before fusion.")

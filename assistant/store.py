@@ -5,7 +5,8 @@ Layout of an index folder::
     chroma/            embedded Chroma database (absent in server mode)
     docstore.json      LlamaIndex docstore: one entry and content hash per document
     bm25               symlink to the BM25 snapshot of every committed chunk (``.bm25-*/``,
-                       LlamaIndex BM25Retriever.persist); swapped atomically, so a reader always
+                       LlamaIndex BM25Retriever.persist, plus the document catalogue
+                       ``catalogue.json``, see catalogue.py); swapped atomically, so a reader always
                        finds a complete snapshot
     pending.json       while an ingest changes Chroma: the documents it rewrites (see ingest.py)
     .lock              held by the one ingest that may write at a time
@@ -19,7 +20,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -181,10 +182,14 @@ def nodes_from_chroma(collection: Any) -> list[TextNode]:
     return nodes
 
 
-def write_bm25(nodes: list[TextNode], index_dir: Path, fingerprint: str) -> None:
+def write_bm25(
+    nodes: list[TextNode], index_dir: Path, fingerprint: str, extra_files: Mapping[str, str] | None = None
+) -> None:
     """Build LlamaIndex's ``BM25Retriever`` over ``nodes`` in a new ``.bm25-*`` folder and point
     the ``bm25`` symlink at it in one rename: a reader never finds the snapshot missing or half
-    written. The previous snapshot is kept until the next ingest for readers still loading it."""
+    written. The previous snapshot is kept until the next ingest for readers still loading it.
+    ``extra_files`` (name -> text, e.g. the document catalogue) are written into the same folder,
+    so they are swapped in with it."""
     target = index_dir / BM25_DIR
     tmp = Path(tempfile.mkdtemp(dir=index_dir, prefix=_BM25_VERSION_PREFIX))
     link = index_dir / f".bm25-link-{os.getpid()}"
@@ -193,7 +198,9 @@ def write_bm25(nodes: list[TextNode], index_dir: Path, fingerprint: str) -> None
             from llama_index.retrievers.bm25 import BM25Retriever
 
             retriever = BM25Retriever(nodes=nodes, similarity_top_k=min(10, len(nodes)))
-            retriever.persist(str(tmp))
+            retriever.persist(str(tmp), show_progress=False)
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text, encoding="utf-8")
         (tmp / STATE_FILE).write_text(json.dumps({"fingerprint": fingerprint, "chunks": len(nodes)}))
         link.unlink(missing_ok=True)
         link.symlink_to(tmp.name)

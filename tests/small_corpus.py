@@ -153,13 +153,16 @@ def write_corpus(corpus: Path, version: int) -> Path:
 
 @dataclass(frozen=True)
 class IndexState:
-    """What an index holds: Chroma's chunks, the BM25 snapshot's chunk ids, the docstore's hashes."""
+    """What an index holds: Chroma's chunks, the BM25 snapshot's chunk ids, the docstore's hashes,
+    the catalogue written with the snapshot (its JSON; empty when none was written)."""
 
     chroma: dict[str, tuple[str, str, str, str]]  # chunk id -> (doc_id, text, title, date)
     chroma_count: int
     bm25_ids: list[str]
     docstore: dict[str, str]  # doc_id -> content hash
     leftovers: list[str]  # files an interrupted ingest left behind
+    catalogue: str = ""
+    catalogue_ids: tuple[str, ...] = ()  # every chunk id the catalogue lists
 
     def doc_chunks(self) -> dict[str, set[str]]:
         """doc_id -> its chunk ids (from Chroma)."""
@@ -180,6 +183,9 @@ class IndexState:
         assert sorted(self.bm25_ids) == sorted(clean.bm25_ids), f"BM25 chunk ids differ{where}"
         assert set(self.bm25_ids) == set(self.chroma), f"BM25 and Chroma disagree (orphans){where}"
         assert self.docstore == clean.docstore, f"docstore differs from a clean build{where}"
+        assert self.catalogue, f"no catalogue in the snapshot{where}"
+        assert self.catalogue == clean.catalogue, f"catalogue differs from a clean build{where}"
+        assert sorted(self.catalogue_ids) == sorted(self.bm25_ids), f"catalogue and BM25 disagree{where}"
         assert not self.leftovers, f"files left behind{where}: {self.leftovers}"
 
 
@@ -187,10 +193,11 @@ def index_state(index_dir: Path) -> IndexState:
     """Read an index's state in this process (open it only after every other writer has stopped)."""
     from llama_index.retrievers.bm25 import BM25Retriever
 
+    from assistant.catalogue import CATALOGUE_FILE, Catalogue
     from assistant.config import Settings
     from assistant.store import all_chunks, load_docstore, vector_store
 
-    collection = vector_store(Settings(index_dir=index_dir), index_dir)._collection
+    collection = vector_store(Settings(index_dir=index_dir), index_dir).client
     chroma = {
         i: (str(m.get("doc_id")), text, str(m.get("title", "")), str(m.get("date", "")))
         for i, text, m in all_chunks(collection)
@@ -214,7 +221,11 @@ def index_state(index_dir: Path) -> IndexState:
         leftovers.remove(snapshots[0])
     if (index_dir / "pending.json").exists():
         leftovers.append("pending.json")
-    return IndexState(chroma, collection.count(), bm25_ids, hashes, leftovers)
+    written = bm25_dir / CATALOGUE_FILE
+    catalogue = written.read_text(encoding="utf-8") if written.exists() else ""
+    entries = Catalogue.from_json(catalogue).entries() if catalogue else []
+    ids = tuple(c.chunk_id for d in entries for c in d.chunks)
+    return IndexState(chroma, collection.count(), bm25_ids, hashes, leftovers, catalogue, ids)
 
 
 def clean_build(corpus: Path, index_dir: Path, embedder: Any) -> IndexState:

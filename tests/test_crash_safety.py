@@ -2,14 +2,18 @@
 
 Two kinds of test. Deterministic ones interrupt an in-process ingest at each commit step (a
 ``BaseException`` raised from inside, so no ``except Exception`` can tidy up) and check the next
-ingest. The kill trials run ``assistant ingest`` as a subprocess and ``kill -9`` it at a random
-moment; 2 trials run by default and 10 under ``-m slow``. After recovery the index must equal a
-clean build: the same chunk ids, text and metadata in Chroma, the same ids in the BM25 snapshot, no
-duplicates, no orphans, the same docstore, nothing left behind.
+ingest. The kill trials run ``assistant ingest`` as a subprocess and ``kill -9`` it: the first
+soon after it wrote ``pending.json`` (inside its write), the second after it took the index lock,
+later ones at a random moment; 2 trials run by default and 10 under ``-m slow``. Where each kill
+landed is judged from the files the killed process left and recorded (``landings.jsonl``, printed);
+at least one must have landed inside a write, else no trial tested a repair. After recovery the
+index must equal a clean build: the same chunk ids, text and metadata in Chroma, the same ids in the
+BM25 snapshot and the catalogue, no duplicates, no orphans, the same docstore, nothing left behind.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -232,15 +236,21 @@ def test_leftovers_of_a_killed_ingest_are_removed(
 
 # ----------------------------------------------------------------------------- kill -9 trials
 
+POLL_S = 0.005
+# Where a kill landed, judged from the files the killed ingest left (see ``_landing``). "mid-write"
+# is a kill inside a write: pending.json exists from before the first change to Chroma until after
+# the docstore commit, so the index was half rewritten and the next ingest has to repair it.
+PHASES = ("finished", "before-write", "mid-write", "snapshot-pending", "after-commit")
+
 
 @dataclass
 class CliRun:
-    """One ``assistant ingest`` subprocess with its stderr read as it comes."""
+    """One ``assistant ingest --json`` subprocess (stderr read as it comes, so the pipe never fills)."""
 
     proc: subprocess.Popen[bytes]
+    index: Path
     started: float
     stderr: list[bytes] = field(default_factory=list)
-    loading_at: float | None = None
     reader: threading.Thread | None = None
 
     @classmethod
@@ -252,7 +262,7 @@ class CliRun:
             stderr=subprocess.PIPE,
             cwd=REPO,
         )
-        run = cls(proc, time.monotonic())
+        run = cls(proc, index, time.monotonic())
         run.reader = threading.Thread(target=run._read, daemon=True)
         run.reader.start()
         return run
@@ -261,14 +271,29 @@ class CliRun:
         assert self.proc.stderr is not None
         for piece in iter(lambda: self.proc.stderr.read1(4096), b""):  # type: ignore[union-attr]
             self.stderr.append(piece)
-            if self.loading_at is None and b"loading" in b"".join(self.stderr[-2:]):
-                self.loading_at = time.monotonic()
 
-    def wait_for_loading(self, timeout: float) -> bool:
+    def holds_lock(self) -> bool:
+        """The ingest took the index lock (model loaded, ingest started): ``.lock`` holds its pid."""
+        try:
+            return (self.index / ".lock").read_text().strip() == str(self.proc.pid)
+        except OSError:
+            return False
+
+    def writing(self) -> bool:
+        """``pending.json`` exists: the ingest is changing Chroma and has not committed."""
+        return (self.index / "pending.json").exists()
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float) -> float | None:
+        """Seconds since start when ``condition`` first held (polled), or None if the process
+        ended or ``timeout`` passed first."""
         deadline = time.monotonic() + timeout
-        while self.loading_at is None and self.proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self.loading_at is not None
+        while time.monotonic() < deadline:
+            if condition():
+                return time.monotonic() - self.started
+            if self.proc.poll() is not None:
+                return None
+            time.sleep(POLL_S)
+        return None
 
     def finish(self, timeout: float = 600) -> tuple[int, str, str]:
         code = self.proc.wait(timeout=timeout)  # stdout holds one JSON line: the pipe cannot fill
@@ -281,12 +306,18 @@ class CliRun:
 
 @dataclass(frozen=True)
 class Calibration:
-    """A complete CLI ingest of version 1: its index, and when it showed progress and ended."""
+    """A complete CLI ingest of version 1: its index, and when (seconds from its start) it took
+    the lock, wrote pending.json, cleared it (the commit), and ended."""
 
     template: Path  # copied by the trials, never opened in this process
-    to_loading: float  # seconds from start until the "loading" progress bar (model loaded, lock held)
-    to_commit: float  # ... until docstore.json appeared (the commit)
+    to_lock: float
+    write_start: float
+    write_end: float
     total: float
+
+    @property
+    def write_window(self) -> float:
+        return max(0.05, self.write_end - self.write_start)
 
 
 @pytest.fixture(scope="module")
@@ -294,88 +325,145 @@ def calibration(tmp_path_factory: pytest.TempPathFactory) -> Calibration:
     base = tmp_path_factory.mktemp("cli")
     template = base / "template"
     run = CliRun.start(write_corpus(base / "corpus", 1), template)
-    committed_at = None
-    while run.proc.poll() is None:
-        if committed_at is None and (template / "docstore.json").exists():
-            committed_at = time.monotonic()
-        time.sleep(0.02)
+    to_lock = run.wait_for(run.holds_lock, timeout=300)
+    write_start = run.wait_for(run.writing, timeout=300)
+    write_end = run.wait_for(lambda: not run.writing(), timeout=300)
     code, out, err = run.finish()
     total = time.monotonic() - run.started
     assert code == 0, err[-3000:]
     assert cli_report(out)["added"] == 3
-    to_loading = (run.loading_at or run.started + total) - run.started
-    to_commit = (committed_at or run.started + total) - run.started
-    return Calibration(template, to_loading, max(to_commit, to_loading), total)
+    assert to_lock is not None and write_start is not None, "the calibration run was not seen writing"
+    (template / ".lock").write_text("")  # the trials' own pid goes there
+    return Calibration(template, to_lock, write_start, write_end or total, total)
 
 
-def _phase(index: Path, code: int, template: Path | None) -> str:
-    """Where the killed ingest was, judged from the files it left (without opening Chroma)."""
+@dataclass(frozen=True)
+class Start:
+    """The index a trial starts from: its docstore bytes and BM25 snapshot link (None: fresh)."""
+
+    docstore: bytes | None
+    snapshot: str | None
+
+    @classmethod
+    def of(cls, index: Path) -> Start:
+        docstore, link = index / "docstore.json", index / "bm25"
+        return cls(
+            docstore.read_bytes() if docstore.exists() else None,
+            os.readlink(link) if link.is_symlink() else None,
+        )
+
+
+def _landing(index: Path, code: int, start: Start) -> str:
+    """Where the killed ingest was (one of ``PHASES``), from the files it left behind."""
     if code != -signal.SIGKILL:
-        return "finished before the kill"
+        return "finished"
     if (index / "pending.json").exists():
-        return "mid-write (pending.json present)"
-    docstore = index / "docstore.json"
-    if template is not None and docstore.exists():
-        if docstore.read_bytes() != (template / "docstore.json").read_bytes():
-            return "after the docstore commit"
-    elif template is None and docstore.exists():
-        return "after the docstore commit"
-    return "before any write"
+        return "mid-write"
+    now = Start.of(index)
+    if now.docstore == start.docstore:
+        return "before-write"
+    return "snapshot-pending" if now.snapshot == start.snapshot else "after-commit"
 
 
 def _trials(n: int, seed: int) -> Iterator[tuple[str, str]]:
     """``n`` (kind, timing) pairs; kinds: fresh build, update, update reverted before recovery.
-    The first two are killed after the model loaded (mostly mid-write); later ones at random."""
+    The first is killed inside its write (soon after pending.json appears), the second after it
+    took the lock (model loaded), later ones at random."""
     rng = random.Random(seed)
     kinds = ["update", "revert", "fresh"]
+    fixed = ["in-write", "after-lock"]
     for i in range(n):
-        yield kinds[i % 3], "after-loading" if i < 2 else rng.choice(["after-start", "after-loading"])
+        yield kinds[i % 3], fixed[i] if i < len(fixed) else rng.choice(["after-start", *fixed])
+
+
+def _kill_one(
+    i: int, kind: str, timing: str, calibration: Calibration, base: Path, rng: random.Random
+) -> dict[str, Any]:
+    """Start trial ``i``, kill it at ``timing``, and say where the kill landed."""
+    index = base / f"trial{i}" / "index"
+    corpus = write_corpus(base / f"trial{i}" / "corpus", 1 if kind == "fresh" else 2)
+    if kind != "fresh":
+        shutil.copytree(calibration.template, index, symlinks=True)
+    start = Start.of(index)
+    run = CliRun.start(corpus, index)
+    if timing == "in-write":
+        run.wait_for(run.writing, timeout=300)
+        delay = rng.uniform(0.0, 0.4 * calibration.write_window)
+    elif timing == "after-lock":
+        run.wait_for(run.holds_lock, timeout=300)
+        delay = rng.uniform(0.0, 1.3 * max(0.2, calibration.write_end - calibration.to_lock))
+    else:
+        delay = max(
+            0.0, rng.uniform(0.3 * calibration.to_lock, calibration.total) - (time.monotonic() - run.started)
+        )
+    time.sleep(delay)
+    if run.proc.poll() is None:
+        run.proc.send_signal(signal.SIGKILL)  # kill -9
+    code, _out, err = run.finish()
+    assert code in (0, -signal.SIGKILL), err[-3000:]
+    landing = _landing(index, code, start)
+    return {
+        "trial": i,
+        "kind": kind,
+        "timing": timing,
+        "delay_s": round(delay, 3),
+        "exit": code,
+        "landed": landing,
+    }
 
 
 def _kill_trials(
     n: int, calibration: Calibration, clean: dict[int, IndexState], embedder: Any, base: Path
-) -> list[str]:
+) -> list[dict[str, Any]]:
+    """``n`` kill trials, each followed by a recovering ingest that must leave a clean build;
+    a trial that had to land inside a write and did not is tried again (at most twice). Every
+    landing is written to ``base/landings.jsonl``."""
     seed = int(os.environ.get("CRASH_SEED", random.SystemRandom().randrange(10**6)))
     rng = random.Random(seed)
-    log = []
-    for i, (kind, timing) in enumerate(_trials(n, seed)):
-        index = base / f"trial{i}" / "index"
-        corpus = write_corpus(base / f"trial{i}" / "corpus", 1 if kind == "fresh" else 2)
-        if kind != "fresh":
-            shutil.copytree(calibration.template, index, symlinks=True)
-        run = CliRun.start(corpus, index)
-        if timing == "after-start":
-            delay = rng.uniform(0.3 * calibration.to_loading, calibration.total)
-            time.sleep(max(0.0, delay - (time.monotonic() - run.started)))
-        else:
-            run.wait_for_loading(timeout=300)  # then mostly within the writes, sometimes after the commit
-            delay = rng.uniform(0.0, 1.3 * max(0.2, calibration.to_commit - calibration.to_loading))
-            time.sleep(delay)
-        if run.proc.poll() is None:
-            run.proc.send_signal(signal.SIGKILL)  # kill -9
-        code, _out, _err = run.finish()
-        phase = _phase(index, code, calibration.template if kind != "fresh" else None)
+    plan = list(_trials(n, seed))
+    records: list[dict[str, Any]] = []
+    retries = 0
+    while len(records) < len(plan) + retries:
+        i = len(records)
+        kind, timing = plan[i] if i < len(plan) else ("update", "in-write")
+        record = {"seed": seed, **_kill_one(i, kind, timing, calibration, base, rng)}
+        records.append(record)
+        with (base / "landings.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        index, corpus = base / f"trial{i}" / "index", base / f"trial{i}" / "corpus"
         target = 1 if kind in ("fresh", "revert") else 2
         write_corpus(corpus, target)
-        context = f"seed {seed} (CRASH_SEED), trial {i}: {kind}, {timing} +{delay:.2f}s, {phase}"
+        context = f"CRASH_SEED={seed}: {record}"
         report = _ingest(index, corpus, embedder)
         assert report.ok, (context, report.failed)
         index_state(index).assert_equals_clean(clean[target], context)
         assert _ingest(index, corpus, embedder).chunks_written == 0, context
-        log.append(context)
-    return log
+        if timing == "in-write" and record["landed"] != "mid-write" and retries < 2:
+            retries += 1
+    return records
+
+
+def _assert_a_kill_landed_inside_a_write(records: list[dict[str, Any]]) -> None:
+    assert all(r["landed"] in PHASES for r in records), records
+    assert any(r["landed"] == "mid-write" for r in records), (
+        "no kill landed inside a write (pending.json present after the kill), so no trial tested a "
+        f"repair: {records}"
+    )
 
 
 def test_kill_9_during_cli_ingest_two_trials(
     calibration: Calibration, clean: dict[int, IndexState], embedder: Any, tmp_path: Path
 ) -> None:
-    log = _kill_trials(2, calibration, clean, embedder, tmp_path)
-    print("\n".join(log))
+    records = _kill_trials(2, calibration, clean, embedder, tmp_path)
+    print("\n".join(map(json.dumps, records)))
+    _assert_a_kill_landed_inside_a_write(records)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 10 trials took 310 s
 def test_kill_9_during_cli_ingest_ten_trials(
     calibration: Calibration, clean: dict[int, IndexState], embedder: Any, tmp_path: Path
 ) -> None:
-    log = _kill_trials(10, calibration, clean, embedder, tmp_path)
-    print("\n".join(log))
+    records = _kill_trials(10, calibration, clean, embedder, tmp_path)
+    print("\n".join(map(json.dumps, records)))
+    _assert_a_kill_landed_inside_a_write(records)

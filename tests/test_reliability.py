@@ -225,6 +225,7 @@ def test_bad_files_are_reported_and_nothing_stored_is_lost(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # its child process may take 900 s
 def test_50_mb_text_under_a_raised_limit_loads_in_bounded_memory(tmp_path: Path) -> None:
     """With the limit raised, a 50 MB text loads and chunks (embedding it would take hours on a
     CPU) within about 1 GB: measured in a child process, whose peak RSS is its own."""

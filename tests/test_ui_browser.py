@@ -87,6 +87,21 @@ def _choose_document(page: Page, title_part: str) -> None:
     field.press("Escape")
 
 
+def _platform_fonts(page: Page, selector: str) -> list[dict[str, Any]]:
+    """The fonts Chromium drew the text of the first ``selector`` element with (DevTools'
+    ``CSS.getPlatformFontsForNode``: family, whether a web font, glyphs drawn)."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        assert node, f"no element {selector}"
+        return list(cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"])
+    finally:
+        cdp.detach()
+
+
 def _feedback_records(server: UiServer) -> list[dict[str, Any]]:
     if not server.feedback_file.exists():
         return []
@@ -124,6 +139,36 @@ def test_answer_reads_well(page: Page, artifacts_dir: Path) -> None:
     expect(bot.locator("a.cite")).to_have_count(1)
     expect(page.locator("#sources .latest .source mark")).to_contain_text("Ding Xiufeng")
     _shot(page, artifacts_dir, "answered-chat", full_page=False)
+
+
+GLYPH_PROBE = "FACT SHEET: ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklmnopqrstuvwxyz 0123456789"
+ADD_GLYPH_PROBE = """(text) => {
+  const article = document.createElement("article");
+  article.className = "source";
+  article.id = "glyph-probe";
+  article.innerHTML = '<header><span class="n">[9]</span> <span class="title"></span></header>';
+  article.querySelector(".title").textContent = text;
+  document.querySelector("#sources .sources-panel").appendChild(article);
+  return document.fonts.ready.then(() => true);
+}"""
+
+
+def test_source_titles_are_drawn_in_one_font(page: Page, artifacts_dir: Path) -> None:
+    """Every letter of a source title (semibold) comes from the page's own web font: Gradio's
+    theme shipped a semibold face holding only "A" and "B", so the other letters of a title fell
+    back to a system font. Checked on a real source and on a made-up title with every letter."""
+    ask(page, BAOTOU)
+    expect(page.locator("#sources .latest .source header .title").first).to_be_visible()
+    page.evaluate(ADD_GLYPH_PROBE, GLYPH_PROBE)
+    assert page.locator("#glyph-probe .title").evaluate("e => getComputedStyle(e).fontWeight") == "600"
+    for selector in ("#sources .latest .source header .title", "#glyph-probe .title"):
+        fonts = _platform_fonts(page, selector)
+        assert len(fonts) == 1 and fonts[0]["isCustomFont"], f"{selector} is drawn with {fonts}"
+    # the app's title (semibold, with a regular subtitle) and the [n] markers: web fonts only
+    for selector in (".app-title", "#sources .latest .source header .n"):
+        fonts = _platform_fonts(page, selector)
+        assert fonts and all(f["isCustomFont"] for f in fonts), f"{selector} is drawn with {fonts}"
+    page.locator("#glyph-probe").screenshot(path=str(artifacts_dir / "title-glyphs.png"))
 
 
 def test_example_question_on_the_empty_screen(page: Page) -> None:

@@ -4,6 +4,22 @@ from __future__ import annotations
 
 import json
 
+# Gradio's default theme declares its semibold (600) faces with files that hold only a few
+# letters ("A", "B" and some Cyrillic: a subset): every other letter of semibold text (source
+# titles, labels, [n] markers) fell back to another font, so "FACT SHEET" showed a lone thin "A".
+# These faces, declared after the theme's, win for every character: weight 600 is drawn with the
+# complete bold files Gradio ships next to them (it has no complete semibold).
+FONT_FACES = """
+@font-face {
+  font-family: "Source Sans Pro"; font-style: normal; font-weight: 600;
+  src: url("static/fonts/SourceSansPro/SourceSansPro-Bold.woff2") format("woff2");
+}
+@font-face {
+  font-family: "IBM Plex Mono"; font-style: normal; font-weight: 600;
+  src: url("static/fonts/IBMPlexMono/IBMPlexMono-Bold.woff2") format("woff2");
+}
+"""
+
 CSS = """
 .app-title { font-size: 1.35rem; font-weight: 600; padding: 4px 2px 8px; }
 .app-title span { font-size: .9rem; font-weight: 400; opacity: .7; margin-left: .5em; }
@@ -92,4 +108,4 @@ _LOAD_JS_TEMPLATE = """
 }
 """
 
-LOAD_JS = _LOAD_JS_TEMPLATE.replace("__CSS__", json.dumps(CSS))
+LOAD_JS = _LOAD_JS_TEMPLATE.replace("__CSS__", json.dumps(FONT_FACES + CSS))
