@@ -33,11 +33,10 @@ def clean_question(question: Any) -> str:
 
 def refusal_text(question: str, hits: list[Hit], not_stated: list[str] | None = None) -> str:
     """The wording of a refusal: what is not stated, and the closest documents."""
+    from assistant.answer.base import not_answered
+
     titles = list(dict.fromkeys(h.title for h in hits))[:3]
-    if not_stated:
-        text = "The documents do not state " + "; ".join(not_stated) + "."
-    else:
-        text = f"The documents do not answer this question: “{question}”."
+    text = not_answered(not_stated or [question])
     if titles:
         text += " The closest documents are: " + "; ".join(titles) + "."
     return text

@@ -9,7 +9,6 @@ ingest never sees half a document) and the relevance signal used to refuse.
 
 from __future__ import annotations
 
-import bisect
 import math
 import re
 import threading
@@ -27,158 +26,6 @@ if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore, QueryBundle
 
     from assistant.embedding import Embedder
-
-
-# Names analysts use for an institution or country by its seat; the corpus may use either.
-METONYMS = {
-    "pentagon": "defense",
-    "beijing": "china",
-    "canberra": "australia",
-    "washington": "states",
-    "tokyo": "japan",
-    "moscow": "russia",
-    "kremlin": "russia",
-    "ottawa": "canada",
-    "brussels": "european",
-    "london": "kingdom",
-    "westminster": "kingdom",
-    "delhi": "india",
-    "seoul": "korea",
-    "taipei": "taiwan",
-}
-
-
-REGION_WORDS = frozenset(
-    "north south east west northern southern eastern western northeast northwest southeast "
-    "southwest northeastern northwestern southeastern southwestern central inner outer upper "
-    "lower greater".split()
-)
-
-
-_DEMONYMS = {
-    "american": "america", "british": "britain", "dutch": "netherlands", "english": "england",
-    "french": "france", "german": "germany", "greek": "greece", "irish": "ireland",
-    "italian": "italy", "mexican": "mexico", "spanish": "spain", "swiss": "switzerland",
-    "thai": "thailand", "saudi": "arabia", "filipino": "philippines", "welsh": "wales",
-    "scottish": "scotland", "danish": "denmark", "swedish": "sweden", "finnish": "finland",
-    "polish": "poland", "turkish": "turkey", "norwegian": "norway", "peruvian": "peru",
-    "argentine": "argentina", "argentinian": "argentina", "emirati": "emirates",
-}  # fmt: skip
-
-
-def demonym_places(word: str) -> list[str]:
-    """The places a demonym may come from: "mongolian" -> "mongolia", "canadian" -> "canada",
-    "chinese" -> "china", "congolese" -> "congo", "pakistani" -> "pakistan", "french" -> "france"."""
-    w = word.lower()
-    if w in _DEMONYMS:
-        return [_DEMONYMS[w]]
-    out: list[str] = []
-    if w.endswith("ese"):
-        out += [w[:-3], w[:-3] + "a", w[:-4]]
-    elif w.endswith("ian"):
-        out += [w[:-1], w[:-3] + "a", w[:-3]]
-    elif w.endswith("an"):
-        out += [w[:-1], w[:-2]]
-    elif w.endswith("ish"):
-        out += [w[:-3] + "en", w[:-3] + "and", w[:-3] + "ey", w[:-3]]
-    elif w.endswith("i"):
-        out += [w[:-1]]
-    return [p for p in out if len(p) >= 4]
-
-
-_TITLES = frozenset(
-    "president vice prime minister secretary chair chairman chairwoman ceo governor senator "
-    "ambassador administrator director general premier chancellor king queen mr mrs ms dr".split()
-)
-MONTHS = "january february march april may june july august september october november december".split()
-_WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
-_CALENDAR = r"(?!(?:" + "|".join(w.capitalize() for w in MONTHS + _WEEKDAYS) + r")\b)"
-# a capitalised word, whole (no match inside "McKinsey"), not a possessive ("the Pentagon's …")
-_CAPITAL = rf"\b{_CALENDAR}(?:[A-Z][a-z]+(?:[A-Z][a-z]+)*|[A-Z]{{2,}})(?:-[A-Za-z]+)*\b(?!['’]s\b)"
-_PHRASE = re.compile(rf"(?:{_CAPITAL}\s+(?:(?:of|de)(?:\s+the)?\s+)?)+{_CAPITAL}")
-_CARRIED = re.compile(r"\s*\([^()]*\)\s*$")  # words a follow-up carried from the previous question
-
-
-def proper_phrases(question: str) -> list[str]:
-    """Multi-word names in a question ("Minerals Security Partnership"), without titles,
-    acronyms (checked on their own), the sentence-initial word, and a region word before a
-    demonym ("Southeast Asian"). Each word may be in the corpus while the name is not.
-    A question in Title Case has no telling names: none."""
-    question = _CARRIED.sub("", question)
-    rest = re.findall(r"[A-Za-z][A-Za-z'’-]*", question)[1:]
-    if len(rest) >= 4 and sum(1 for w in rest if w[0].isupper()) >= 0.75 * len(rest):
-        return []
-    out: list[str] = []
-    for m in _PHRASE.finditer(question):
-        words = m.group(0).split()
-        if m.start() == 0 or re.search(r"[?!]\s*$|[a-z]{2}\.\s*$", question[: m.start()]):
-            words = words[1:]
-        words = [
-            w
-            for i, w in enumerate(words)
-            if w.lower() not in _TITLES
-            and not w.isupper()
-            and not (w.lower() in REGION_WORDS and i + 1 < len(words) and bool(demonym_places(words[i + 1])))
-        ]
-        while words and words[0].lower() in _SMALL:
-            words = words[1:]
-        while words and words[-1].lower() in _SMALL:
-            words = words[:-1]
-        if sum(1 for w in words if w.lower() not in _SMALL) >= 2:
-            out.append(" ".join(words))
-    return out
-
-
-def _word_keys(word: str) -> list[tuple[str, bool]]:
-    """Loose stems of a name's word: "Mongolian" ~ "Mongolia", "Asian" ~ "Asia", "Chinese" ~
-    "China"; a short key must match a whole word ("Act" is not "action")."""
-
-    def key(w: str) -> tuple[str, bool]:  # (key, whole word only)
-        return (w[:5], False) if len(w) >= 7 else (w[:-1], False) if len(w) >= 5 else (w, True)
-
-    w = word.lower()
-    return list(dict.fromkeys([key(w), *(key(p) for p in demonym_places(w))]))
-
-
-_TOKEN = re.compile(r"[a-z0-9]+")
-
-
-def tokens(text: str) -> list[str]:
-    """Lower-cased alphanumeric tokens of ``text``, as :func:`phrase_in_tokens` reads them."""
-    return _TOKEN.findall(text.lower())
-
-
-def phrase_in(phrase: str, texts: list[str]) -> bool:
-    """Whether the words of ``phrase`` occur close together, in any order, in one of ``texts``
-    ("Commerce Department" ~ "Department of Commerce", "Donald Trump" ~ "Donald J. Trump",
-    "Rare-Earth Elements" ~ "rare earth elements")."""
-    return phrase_in_tokens(phrase, [tokens(text) for text in texts])
-
-
-def phrase_in_tokens(phrase: str, token_lists: list[list[str]]) -> bool:
-    """:func:`phrase_in` over texts already split by :func:`tokens`."""
-    words = [w for w in re.split(r"[\s\-–]+", phrase) if w and w.lower() not in _SMALL]
-    keys = [_word_keys(w) for w in words]
-    if not keys:
-        return True
-    window = 2 * len(keys) + 2
-
-    def hit(alts: list[tuple[str, bool]], tok: str) -> bool:
-        return any(tok == k if whole else tok.startswith(k) for k, whole in alts)
-
-    for toks in token_lists:
-        spots = [[i for i, t in enumerate(toks) if hit(alts, t)] for alts in keys]
-        if not all(spots):
-            continue
-        # anchor on the rarest word; the others must fall within the window (bisect: linear-log)
-        spots.sort(key=len)
-        for i in spots[0]:
-            if all(
-                bisect.bisect_right(other, i + window) > bisect.bisect_left(other, i - window)
-                for other in spots[1:]
-            ):
-                return True
-    return False
 
 
 _SMALL = frozenset({"of", "and", "for", "the", "on", "in"})
@@ -268,9 +115,6 @@ class _BM25Snapshot:
         self.by_position = {
             (c.get("doc_id", ""), int(c.get("chunk_index", -1))): i for i, c in enumerate(corpus)
         }
-        # document titles and publishers (metadata, not in the chunk text): names too
-        labels = sorted({f"{c.get('title', '')}. {c.get('publisher', '')}" for c in corpus})
-        self.label_tokens = [tokens(label) for label in labels]
         vocab = self.retriever.bm25.vocab_dict
         self.vocab = vocab
         # document frequency per term id from the sparse score matrix
@@ -290,16 +134,8 @@ class _BM25Snapshot:
         return m
 
     def known(self, word: str) -> bool:
-        """Whether ``word`` (any case, hyphen parts, dotted acronym) occurs in the corpus, or
-        a common metonym of it does ("Pentagon" for the Department of Defense), or the place
-        of a demonym does ("Mongolian" for Inner Mongolia). Compass and region words
-        ("Southeast", "Inner") name nothing on their own."""
-        key = re.sub(r"['’]s$", "", word).lower()
-        if key in REGION_WORDS:
-            return True
-        if key in METONYMS and self._known(METONYMS[key]):
-            return True
-        return self._known(word) or any(self._known(place) for place in demonym_places(key))
+        """Whether ``word`` (any case, hyphen parts, a dotted acronym) occurs in the corpus."""
+        return self._known(word)
 
     def _known(self, word: str) -> bool:
         import bm25s
@@ -324,6 +160,15 @@ class _BM25Snapshot:
         matched = [t for t in terms if t in self.vocab]
         rare = [t for t in matched if self.df[self.vocab[t]] <= max(1, 0.05 * self.n)]
         return terms, matched, rare
+
+    def idf(self, words: set[str]) -> dict[str, float]:
+        """Corpus inverse document frequency (BM25's, over chunks) of stemmed ``words``; a word in
+        no chunk gets the highest value."""
+        out = {}
+        for w in words:
+            df = int(self.df[self.vocab[w]]) if w in self.vocab else 0
+            out[w] = math.log(1 + (self.n - df + 0.5) / (df + 0.5))
+        return out
 
 
 class Retriever:
@@ -423,6 +268,9 @@ class Retriever:
         if snap is None or snap.n == 0:
             return Retrieval(hits=[])
         terms, matched, rare = snap.terms(query)
+        from assistant.answer.text import terms as reader_terms
+
+        term_idf = snap.idf(reader_terms(query))
         from assistant.answer.base import specific_terms
 
         unknown = [t for t in specific_terms(query) if not snap.known(t)]
@@ -506,7 +354,6 @@ class Retriever:
         top_dense = max(dense_scores.values(), default=0.0)
         texts = [h.text for h in hits + extra]
         unknown = [t for t in unknown if not expands_in(t, texts)]
-        unknown += [p for p in proper_phrases(query) if not self._name_known(snap, p, texts)]
         return Retrieval(
             hits=hits,
             top_dense=top_dense,
@@ -515,19 +362,8 @@ class Retriever:
             rare_matched=rare,
             unknown_specifics=unknown,
             context=extra + self.neighbours(hits + extra),
+            term_idf=term_idf,
         )
-
-    def _name_known(self, snap: _BM25Snapshot, phrase: str, texts: list[str]) -> bool:
-        """Whether a multi-word name of the question is in the corpus: in the retrieved passages,
-        a document's title or publisher, or the passages BM25 finds for the name itself (the
-        question's other words may have pulled retrieval elsewhere)."""
-        if phrase_in(phrase, texts) or phrase_in_tokens(phrase, snap.label_tokens):
-            return True
-        from llama_index.retrievers.bm25 import BM25Retriever
-
-        finder = BM25Retriever(existing_bm25=snap.retriever.bm25, similarity_top_k=min(10, snap.n))
-        found = [r.node.get_content() for r in finder.retrieve(phrase) if (r.score or 0.0) > 0.0]
-        return phrase_in(phrase, found)
 
     def _diversify(
         self, results: list[NodeWithScore], k: int, dense: dict[str, float], bm25: dict[str, float]

@@ -133,6 +133,8 @@ class Retrieval:
     that are rare in the corpus (document frequency under 5% of chunks), i.e. specific.
     ``unknown_specifics``: names or figures of the query found nowhere in the corpus.
     ``context``: further passages of the retrieved documents (neighbours), rank 0.
+    ``term_idf``: corpus inverse document frequency of the query's stemmed content terms
+    (:func:`assistant.answer.text.terms`); a term in no chunk has the highest value.
     """
 
     hits: list[Hit]
@@ -142,6 +144,7 @@ class Retrieval:
     rare_matched: list[str] = field(default_factory=list)
     unknown_specifics: list[str] = field(default_factory=list)
     context: list[Hit] = field(default_factory=list)
+    term_idf: dict[str, float] = field(default_factory=dict)
 
     @property
     def passages(self) -> list[Hit]:

@@ -6,45 +6,34 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 
+from assistant.answer.text import STOPWORDS, WORD, content_words, specific_terms
 from assistant.types import Citation, Draft, Hit, Retrieval
 
-STOPWORDS = frozenset(
-    """
-    a about above after again against all also am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had
-    has have having he her here hers herself him himself his how i if in into is it its itself just
-    me more most my myself no nor not now of off on once only or other our ours ourselves out over
-    own same she should so some such than that the their theirs them themselves then there these
-    they this those through to too under until up very was we were what when where which while who
-    whom why will with would you your yours yourself yourselves tell give list describe explain
-    according say said says please many much did does per
-    """.split()
-)
-WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]|\d[\d,.]*\d|\d")
+__all__ = [
+    "STOPWORDS",
+    "WORD",
+    "AnswerBackend",
+    "content_words",
+    "not_answered",
+    "number_citations",
+    "rewrite_follow_up",
+    "specific_terms",
+]
+
 MARKER = re.compile(r"\[(\d{1,3})\]")
 
 
-def content_words(text: str) -> list[str]:
-    """Lower-cased words of ``text`` that carry meaning (stop words removed)."""
-    words = (re.sub(r"['’]s$", "", w.lower()).strip("'’") for w in WORD.findall(text))
-    return [w for w in words if w and w not in STOPWORDS]
-
-
-def specific_terms(question: str) -> list[str]:
-    """Names and numbers in a question: capitalised words (not the first), acronyms, figures.
-
-    These carry the question's subject; a question naming one the corpus never mentions is
-    about something else.
-    """
-    out: list[str] = []
-    tokens = WORD.findall(question)
-    for i, tok in enumerate(tokens):
-        low = tok.lower()
-        if low in STOPWORDS:
-            continue
-        if tok[0].isdigit() or (tok[0].isupper() and i > 0) or (tok.isupper() and len(tok) > 1):
-            out.append(tok)
-    return out
+def not_answered(items: list[str]) -> str:
+    """The sentence naming what the documents do not answer (a refusal's, or a partial answer's
+    last): ``The documents do not answer “How much in 2024?”.``"""
+    asked = [f"“{t.strip().rstrip('?.').strip()}?”" for t in items if t.strip()]
+    if not asked:
+        return "The documents do not answer this question."
+    return (
+        "The documents do not answer "
+        + (asked[0] if len(asked) == 1 else ", ".join(asked[:-1]) + " or " + asked[-1])
+        + "."
+    )
 
 
 def number_citations(draft: Draft, hits: list[Hit]) -> tuple[str, list[Citation]]:
@@ -101,25 +90,25 @@ class AnswerBackend(ABC):
         return rewrite_follow_up(question, history)
 
 
-_FOLLOW_UP = re.compile(
-    r"^\s*(and|also|what about|how about|and what about|same for|what of)\b|\b(it|its|they|their|them|"
-    r"this|that|these|those|there|he|she|his|her|the same|other|others|else|too|as well|instead)\b",
-    re.IGNORECASE,
-)
-
-
 def rewrite_follow_up(question: str, history: list[dict[str, str]]) -> str:
-    """Deterministic condense: when a short follow-up lacks its own subject (pronouns, "And…",
-    "What about…"), carry the previous question's subject (names, figures, content words)."""
+    """Deterministic condense: a follow-up that leans on the conversation for its subject
+    (:func:`~assistant.answer.analysis.needs_conversation`: "And its reserves?", "When was it
+    signed?") carries the previous question's names, figures and content words; a
+    self-contained question is searched as asked."""
+    from assistant.answer.analysis import needs_conversation
+
     previous = [t["content"] for t in history if t.get("role") == "user" and t.get("content", "").strip()]
-    if not previous:
+    if not previous or not needs_conversation(question):
         return question
-    last = previous[-1]
-    words = content_words(question)
-    if not (_FOLLOW_UP.search(question) or len(words) <= 3) or len(words) > 12:
-        return question
-    own = {w.lower() for w in words}
-    has_number = any(w[0].isdigit() for w in words)
+    # the subject comes from the latest self-contained question and the follow-ups since
+    chain: list[str] = []
+    for turn in reversed(previous):
+        chain.append(turn)
+        if not needs_conversation(turn):
+            break
+    last = " ".join(chain)
+    own = {w.lower() for w in content_words(question)}
+    has_number = any(w[0].isdigit() for w in own)
     carried = [
         w
         for w in dict.fromkeys(t.strip("'’") for t in WORD.findall(last))

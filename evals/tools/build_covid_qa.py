@@ -158,8 +158,10 @@ def main(source: Path) -> None:
         f"COVID-QA near-miss set: {len(unanswerable)} questions of {len(left_out)} articles left out of the "
         f"index (answer in no indexed article) and {len(picked)} answerable ones",
     )
-    print(f"{len(ids)} articles ({len(left_out)} left out of the near-miss index); "
-          f"dev {len(dev)} cases; near-miss {len(unanswerable)} unanswerable + {len(picked)} answerable")
+    print(
+        f"{len(ids)} articles ({len(left_out)} left out of the near-miss index); "
+        f"dev {len(dev)} cases; near-miss {len(unanswerable)} unanswerable + {len(picked)} answerable"
+    )
 
 
 if __name__ == "__main__":

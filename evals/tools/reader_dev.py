@@ -79,11 +79,22 @@ def _answer(assistant: Any, question: str, standalone: str, retrieval: Any) -> A
             draft = item
     assert draft is not None
     if draft.status == "refused" or not draft.text.strip():
-        return Answer(question=question, text=refusal_text(question, retrieval.hits, draft.not_stated),
-                      status="refused", not_stated=draft.not_stated, hits=retrieval.hits)
+        return Answer(
+            question=question,
+            text=refusal_text(question, retrieval.hits, draft.not_stated),
+            status="refused",
+            not_stated=draft.not_stated,
+            hits=retrieval.hits,
+        )
     text, citations = number_citations(draft, retrieval.passages)
-    return Answer(question=question, text=text, citations=citations, status=draft.status,
-                  not_stated=draft.not_stated, hits=retrieval.hits)
+    return Answer(
+        question=question,
+        text=text,
+        citations=citations,
+        status=draft.status,
+        not_stated=draft.not_stated,
+        hits=retrieval.hits,
+    )
 
 
 STOP = None
@@ -121,7 +132,9 @@ def evaluate(set_path: str, assistant: Any | None = None, verbose: bool = False)
         a = _answer(assistant, case.question, standalone, retrieval)
         text = a.text
         refused = a.status == "refused"
-        found = [fact_found(f, text) for f in case.key_facts] if not refused else [False] * len(case.key_facts)
+        found = (
+            [fact_found(f, text) for f in case.key_facts] if not refused else [False] * len(case.key_facts)
+        )
         lead = text.split("[1]")[0] if "[1]" in text else ""
         cited = {c.doc_id for c in a.citations}
         span = spans.get(case.id)
@@ -132,11 +145,19 @@ def evaluate(set_path: str, assistant: Any | None = None, verbose: bool = False)
                 "refused": refused,
                 "partial": a.status == "partial",
                 "kf": (sum(found) / len(found)) if found else None,
-                "lead": (any(fact_found(f, lead) for f in case.key_facts) if case.key_facts and not refused else None),
-                "prec": (len(cited & set(case.source_doc_ids)), len(cited)) if not refused and case.source_doc_ids else None,
+                "lead": (
+                    any(fact_found(f, lead) for f in case.key_facts)
+                    if case.key_facts and not refused
+                    else None
+                ),
+                "prec": (len(cited & set(case.source_doc_ids)), len(cited))
+                if not refused and case.source_doc_ids
+                else None,
                 "span": _span_recall(span, text) if span and not refused else (0.0 if span else None),
                 "words": len(re.findall(r"\w+", strip_markers(text))) if not refused else None,
-                "hit": bool(set(case.source_doc_ids) & {h.doc_id for h in retrieval.hits}) if case.source_doc_ids else None,
+                "hit": bool(set(case.source_doc_ids) & {h.doc_id for h in retrieval.hits})
+                if case.source_doc_ids
+                else None,
             }
         )
         if verbose:

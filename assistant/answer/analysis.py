@@ -1,0 +1,158 @@
+"""Question analysis: a question split into aspects, each with its terms and the kind it asks for.
+
+An *aspect* is one thing the analyst asks: a clause of a compound question ("Which two cities
+…, and which of them …?"), or one of coordinated items that share a frame ("How much in 2022 and
+in 2024?" asks for two figures). Each aspect keeps its own text (for embedding), its content terms,
+its specific terms (names and figures, which must be matched), and its kind.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from assistant.answer.kinds import Kind, asked_kind
+from assistant.answer.text import WORD, bigrams, specific_terms, terms, word_count
+
+_WH = (
+    r"what|which|who|whom|whose|when|where|how|why|in what|in which|on what|at what|for what|to what|"
+    r"did|does|do|is|are|was|were|has|have|had|can|could|will|would|should"
+)
+# ", and what …" / " and which …" / "; how …": a new clause asking its own question
+_CLAUSE = re.compile(
+    rf"(?:,\s*|\s+)(?:and|but|also|as well as)\s+(?=(?:{_WH})\b)|;\s*(?=(?:{_WH})\b)|\?\s+(?=\S)", re.I
+)
+# "in 2022 and in 2024", "for China and for Japan", "in 2022 and 2024"
+_COORDINATED = re.compile(
+    r"\b(?P<prep>in|for|during|of|at|from|on)\s+(?P<a>(?:19|20)\d\d|[A-Z][\w.-]*(?:\s+[A-Z][\w.-]*)*)"
+    r"\s+(?:and|versus|vs\.?|or)\s+(?:(?P=prep)\s+)?(?P<b>(?:19|20)\d\d|[A-Z][\w.-]*(?:\s+[A-Z][\w.-]*)*)\b"
+)
+_ANAPHOR = re.compile(
+    r"\b(?:it|its|they|them|their|theirs|he|him|his|she|her|hers|this|these|those|that one|the same|"
+    r"there)\b",
+    re.I,
+)
+_SOURCE_CLAUSE = re.compile(
+    r"^\s*(?:according to|as (?:stated|reported|described) (?:in|by)|based on|per|in)\s+(?:the\s+)?"
+    r"[^,?]{3,120}?(?:report|summary|order|paper|article|study|document|fact sheet|review|survey|"
+    r"proclamation|statement|analysis|data|table|text),\s*",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Aspect:
+    """One asked thing. ``text`` is the clause as asked (with the shared frame filled in),
+    ``terms`` its stemmed content terms (question-frame words dropped), ``specific`` the names and
+    figures it holds (stemmed), ``kind`` the kind of answer it asks for, ``refers_back`` whether
+    it leans on an earlier aspect for its subject ("…, and what are they based on?"), ``query``
+    the text embedded and matched (with that subject's names)."""
+
+    text: str
+    terms: frozenset[str]
+    specific: frozenset[str]
+    kind: Kind
+    bigrams: frozenset[tuple[str, str]] = frozenset()
+    refers_back: bool = False
+    query: str = ""  # what is embedded: the text, with the subject it refers back to
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as the reader sees it: ``text`` for scoring (a leading source clause such as
+    "According to the 2024 report," removed: it picks the document, not the sentence),
+    ``asked`` as typed, and its aspects (at least one)."""
+
+    asked: str
+    text: str
+    aspects: tuple[Aspect, ...]
+    terms: frozenset[str] = field(default_factory=frozenset)
+    specific: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def kind(self) -> Kind:
+        """The kind the first aspect asks for."""
+        return self.aspects[0].kind
+
+
+def _aspect(text: str, refers_back: bool = False, subject: str = "") -> Aspect:
+    text = text.strip(" ,;?")
+    query = f"{text} ({subject})" if subject else text
+    return Aspect(
+        text=text,
+        terms=frozenset(terms(query, frame=False) or terms(query)),
+        specific=frozenset(terms(" ".join(specific_terms(query)))),
+        kind=asked_kind(text),
+        bigrams=frozenset(bigrams(query)),
+        refers_back=refers_back,
+        query=query,
+    )
+
+
+def scoring_text(question: str) -> str:
+    """``question`` without a leading clause naming its source ("According to the USGS summary,
+    how much …" -> "how much …"), unless too little would be left."""
+    rest = _SOURCE_CLAUSE.sub("", question)
+    return rest if word_count(rest) >= 3 else question
+
+
+def clauses(question: str) -> list[str]:
+    """The clauses of a compound question that each ask their own thing; a clause of fewer than
+    three words stays with the one before it."""
+    parts = [p.strip(" ,;?") for p in _CLAUSE.split(question) if p and p.strip(" ,;?")]
+    merged: list[str] = []
+    for p in parts:
+        if merged and word_count(p) < 3:
+            merged[-1] = f"{merged[-1]} and {p}"
+        else:
+            merged.append(p)
+    return merged or [question.strip()]
+
+
+def _split_coordinated(clause: str) -> list[str]:
+    """One clause asking for a figure or date of two coordinated items ("in 2022 and in 2024")
+    as one clause per item; other clauses unchanged."""
+    m = _COORDINATED.search(clause)
+    if not m or asked_kind(clause) not in ("money", "percentage", "count", "quantity", "date", "duration"):
+        return [clause]
+    a, b = m.group("a"), m.group("b")
+    head, tail = clause[: m.start()], clause[m.end() :]
+    return [f"{head}{m.group('prep')} {a}{tail}", f"{head}{m.group('prep')} {b}{tail}"]
+
+
+def analyse(question: str) -> Question:
+    """Split ``question`` into aspects (see :class:`Aspect`). An aspect that refers back ("…, and
+    what did he say?") is read with the names of the clause before it ("Ding Xiufeng … what did he
+    say"), which is what it is about."""
+    text = scoring_text(question)
+    aspects: list[Aspect] = []
+    previous_names: list[str] = []
+    for i, clause in enumerate(clauses(text)):
+        back = i > 0 and bool(_ANAPHOR.search(clause)) and not specific_terms(clause)
+        for part in _split_coordinated(clause):
+            aspects.append(_aspect(part, back, " ".join(previous_names) if back else ""))
+        previous_names = specific_terms(clause) or previous_names
+    if not aspects:
+        aspects = [_aspect(text)]
+    return Question(
+        asked=question,
+        text=text,
+        aspects=tuple(aspects),
+        terms=frozenset(terms(text, frame=False) or terms(text)),
+        specific=frozenset(terms(" ".join(specific_terms(text)))),
+    )
+
+
+def needs_conversation(question: str) -> bool:
+    """Whether a question leans on the conversation for its subject: it opens with an ellipsis
+    ("And Japan?", "What about its reserves?") or refers back with a pronoun while naming no
+    subject of its own ("When was it signed?"). A question naming its own subject ("Who is Ding
+    Xiufeng and what did he say?") is self-contained, pronouns and all."""
+    q = question.strip()
+    if re.match(r"^(?:and|also|what about|how about|and what about|same for|what of|as for)\b", q, re.I):
+        return True
+    own = specific_terms(q)
+    if _ANAPHOR.search(q) and not own:
+        return True
+    words = [w for w in WORD.findall(q)]
+    return len(terms(q, frame=False)) <= 1 and len(words) <= 4 and not own

@@ -1,0 +1,119 @@
+"""Answerability: which aspects of a question the passages support.
+
+An aspect is supported only when some unit both matches it (the scoring model's probability,
+which weighs term coverage, names and figures matched and similarity, reaches the calibrated
+``support`` threshold) and holds the kind of thing it asks for: no figure, no answer to "how
+much"; no date, no answer to "when". A name or figure of the aspect that occurs nowhere in the
+corpus weighs against it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.answer.kinds import TYPED, holds
+from assistant.answer.reader import Reading
+from assistant.answer.scoring import FEATURES, Context
+from assistant.answer.weights import ReaderWeights
+
+# Features of an aspect's best eligible unit and of the best anywhere among the units; a
+# logistic model over them (fitted by evals/tools/fit_reader.py on answerable against
+# unanswerable development questions) gives the probability that the passages answer the aspect.
+ANSWERABILITY_FEATURES: tuple[str, ...] = (
+    "prob",  # the scoring model's probability for the best eligible unit
+    "sim",
+    "lex",
+    "lex_context",
+    "specific",
+    "specific_context",
+    "phrase",
+    "max_sim",  # the best of each over all units
+    "max_lex",
+    "max_specific",
+    "max_phrase",
+    "passage_lex",  # share of the aspect's terms in the best unit's passage and document title
+    "max_passage_lex",  # ... in the best-covering passage
+    "terms",  # log of the aspect's term count (long questions cover less of themselves)
+    "typed",  # the aspect asks for a kind that must be held
+    "figures_match",  # the aspect's figures and years in the best unit or its headers
+    "max_figures_match",
+    "unknown",  # share of the aspect's names and figures found nowhere in the corpus
+)
+_COLUMNS = ("sim", "lex", "lex_context", "specific", "specific_context", "phrase")
+
+
+@dataclass(frozen=True)
+class Support:
+    """Per aspect: its best eligible unit (index into ``Reading.units``, or -1), the probability
+    that the passages answer it, and whether the aspect counts as supported."""
+
+    best: int
+    prob: float
+    supported: bool
+
+
+def eligible(reading: Reading, j: int) -> np.ndarray:
+    """Units that hold the kind aspect ``j`` asks for (all units for untyped kinds)."""
+    aspect = reading.question.aspects[j]
+    if aspect.kind not in TYPED:
+        return np.ones(len(reading.units), dtype=bool)
+    return np.array([holds(u.text, aspect.kind, aspect.text) for u in reading.units], dtype=bool)
+
+
+def aspect_features(reading: Reading, j: int, best: int) -> np.ndarray:
+    """:data:`ANSWERABILITY_FEATURES` of aspect ``j`` with ``best`` as its best eligible unit."""
+    f = reading.features[j]
+    col = {name: FEATURES.index(name) for name in _COLUMNS}
+    own = [float(reading.prob[j, best])] + [float(f[best, col[c]]) for c in _COLUMNS]
+    anywhere = [float(f[:, col[c]].max()) for c in ("sim", "lex", "specific", "phrase")]
+    aspect = reading.question.aspects[j]
+    ctx = reading.context
+    assert ctx is not None
+    covered = [
+        _coverage(aspect.terms, ctx.passage_terms[i] | ctx.title_terms.get(p.doc_id, frozenset()), ctx)
+        for i, p in enumerate(reading.passages)
+    ]
+    passage = [covered[reading.units[best].hit], max(covered)]
+    fig = FEATURES.index("figures_match")
+    return np.array(
+        [
+            *own,
+            *anywhere,
+            *passage,
+            math.log1p(len(aspect.terms)),
+            float(aspect.kind in TYPED),
+            float(f[best, fig]),
+            float(f[:, fig].max()),
+            (len(aspect.specific & reading.unknown) / len(aspect.specific)) if aspect.specific else 0.0,
+        ]
+    )
+
+
+def _coverage(wanted: frozenset[str], have: frozenset[str], ctx: Context) -> float:
+    if not wanted:
+        return 1.0
+    return sum(ctx.rarity(t) for t in wanted if t in have) / sum(ctx.rarity(t) for t in wanted)
+
+
+def answerable_probability(features: np.ndarray, weights: ReaderWeights) -> float:
+    """The answerability model's probability for one aspect's features."""
+    w = np.array([weights.answerability.get(n, 0.0) for n in ANSWERABILITY_FEATURES])
+    z = float(features @ w + weights.answerability_intercept)
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+def assess(reading: Reading, weights: ReaderWeights) -> list[Support]:
+    """The support of every aspect of ``reading.question``."""
+    out: list[Support] = []
+    for j in range(len(reading.question.aspects)):
+        ok = eligible(reading, j)
+        if not ok.any():
+            out.append(Support(-1, 0.0, False))
+            continue
+        best = int(np.argmax(np.where(ok, reading.prob[j], -1.0)))
+        p = answerable_probability(aspect_features(reading, j, best), weights)
+        out.append(Support(best, p, p >= weights.support))
+    return out
