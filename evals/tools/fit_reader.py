@@ -34,6 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 SETS = ["rare_earths", "rare_earths_extra", "covid_qa_dev", "covid_qa_nearmiss"]
 EMB_CACHE = ROOT / "evals/out/dev-cache/embeddings.pkl"
+# the near-miss set's answerable questions repeat the COVID-QA set's: they train answerability only
+RANKING_SKIP = {"covid_qa_nearmiss"}
+SET_BALANCE = float(__import__("os").environ.get("SET_BALANCE", "0.5"))
 
 
 class CachingEmbedder:
@@ -130,18 +133,23 @@ def fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1.0) -> tuple[n
 
 def design(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     X, y, w, q = [], [], [], []
-    for k, r in enumerate(rows):
-        if "labels" not in r or not r["labels"].any():
-            continue
+    used = [r for r in rows if "labels" in r and r["labels"].any() and r["set"] not in RANKING_SKIP]
+    per_set: dict[str, int] = {}
+    for r in used:
+        per_set[r["set"]] = per_set.get(r["set"], 0) + 1
+    for k, r in enumerate(used):
         f = r["reading"].features[0]
         X.append(f)
         y.append(r["labels"].astype(float))
-        # each question weighs the same; positives and negatives of a question weigh half each
+        # positives and negatives of a question weigh half each; a question weighs
+        # SET_BALANCE-wise between "each question the same" (0) and "each set the same" (1)
         pos = r["labels"].sum()
         neg = len(r["labels"]) - pos
-        w.append(np.where(r["labels"], 0.5 / pos, 0.5 / max(1, neg)))
+        share = per_set[r["set"]] ** -SET_BALANCE
+        w.append(share * np.where(r["labels"], 0.5 / pos, 0.5 / max(1, neg)))
         q.append(np.full(len(f), k))
-    return np.vstack(X), np.concatenate(y), np.concatenate(w), np.concatenate(q)
+    W = np.concatenate(w)
+    return np.vstack(X), np.concatenate(y), W * len(used) / W.sum(), np.concatenate(q)
 
 
 def ranking_quality(rows: list[dict[str, Any]], coef: np.ndarray, b: float) -> dict[str, float]:
