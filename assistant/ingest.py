@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.chunking import chunk_document
 from assistant.config import Settings
-from assistant.loaders import LoadError, date_range, discover, doc_id_for, load_document, read_manifest
+from assistant.loaders import (
+    LOADER_VERSION,
+    LoadError,
+    date_range,
+    discover,
+    doc_id_for,
+    load_document,
+    read_manifest,
+)
 from assistant.store import (
     DOCSTORE_FILE,
     all_chunks,
@@ -110,6 +118,8 @@ def make_chunker(settings: Settings) -> Any:
                     )
                     if chunk.page is not None:
                         node_meta["page"] = chunk.page
+                    if chunk.kind:  # "ocr": True (text read by OCR), "table": True (table rows)
+                        node_meta[chunk.kind] = True
                     node = TextNode(
                         id_=chunk.chunk_id,
                         text=chunk.text,
@@ -153,7 +163,7 @@ def _file_key(path: Path, corpus_dir: Path, entries: dict[str, dict[str, Any]]) 
     except OSError:
         return None
     entry = entries.get(path.relative_to(corpus_dir).as_posix(), {})
-    digest.update(json.dumps([__version__, entry], sort_keys=True, default=str).encode())
+    digest.update(json.dumps([__version__, LOADER_VERSION, entry], sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 
