@@ -195,7 +195,9 @@ def _join_lines(lines: list[Line], pitch: float, p: PdfParams) -> str:
         if not text:
             prev_joinable = False
             continue
-        table = _is_table_row(text)
+        # figures on a line make it a table row, unless it continues a sentence ("in 2023" +
+        # "and 2024 was 1,920 tons and 7,600 tons")
+        table = _is_table_row(text) and not (prev_joinable and text[:1].islower())
         gap = prev is not None and (
             (prev.column == line.column and pitch > 0 and line.top - prev.top > p.paragraph_gap * pitch)
             or line.x0 - line.col_x0 >= p.paragraph_indent * (line.bottom - line.top)
