@@ -141,7 +141,7 @@ def test_csv_rows_with_detected_delimiter(tmp_path):
         "Port;Cargo 2024 (t);Berths\nNorth quay;1,310;4\nSalt pier;905;2\n", encoding="utf-8"
     )
     doc = _load(tmp_path / "ports.csv")
-    assert doc.text == "\n".join(TABLE_LINES)
+    assert doc.text == "\n".join(["Port; Cargo 2024 (t); Berths", *TABLE_LINES])
     assert doc.sections == [Section(0, len(doc.text), None, "table")] and doc.tables == 1
 
 

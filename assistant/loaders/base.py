@@ -121,3 +121,9 @@ def page_ranges(pages: list[int]) -> str:
         runs.append(str(nums[i]) if i == j else f"{nums[i]}-{nums[j]}")
         i = j + 1
     return ("page " if len(nums) == 1 else "pages ") + ", ".join(runs)
+
+
+def file_title(path: Path) -> str:
+    """A title from a file's name (``orvin_rain-2024.csv`` -> ``orvin rain 2024``): for formats
+    whose first line is a table row, which makes a poor title."""
+    return " ".join(path.stem.replace("_", " ").replace("-", " ").split()) or path.name

@@ -1,6 +1,7 @@
 """Excel workbooks (``.xlsx``, openpyxl): each sheet a table whose rows carry their column headers,
 led by the sheet's name; the sheet's position in the workbook is the page. Values are the ones
-Excel saved (formulas as their last computed result), figures as the cell's number format shows them."""
+Excel saved (formulas as their last computed result), figures as the cell's number format shows them.
+The title is the workbook's own, else the file name."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from assistant.loaders.base import TABLE, Extracted, LoadError, TextBuilder
+from assistant.loaders.base import TABLE, Extracted, LoadError, TextBuilder, file_title
 from assistant.loaders.cleaning import normalise_chars
 from assistant.loaders.tables import grid_lines
 
@@ -86,7 +87,7 @@ def load_xlsx(path: Path) -> Extracted:
             continue
         tables += 1
         builder.add("\n".join(normalise_chars(r) for r in [f"Sheet: {ws.title}", *rows]), number, TABLE)
-    title = (workbook.properties.title or "").strip() or None
+    title = (workbook.properties.title or "").strip() or file_title(path)
     workbook.close()
     return Extracted(
         builder.text, builder.sections, pages=len(sheets), tables=tables, warnings=warnings, title=title

@@ -102,10 +102,13 @@ def header_row_count(grid: Sequence[Sequence[str]], max_rows: int = 3) -> int:
     return count
 
 
-def grid_lines(grid: Sequence[Sequence[str | None]], max_header_rows: int = 3) -> list[str]:
+def grid_lines(
+    grid: Sequence[Sequence[str | None]], max_header_rows: int = 3, header_line: bool = False
+) -> list[str]:
     """The lines of a table given as cells (Word, PowerPoint, spreadsheets, CSV, ruled PDF
     tables): header rows found by :func:`header_row_count`, the first column as the row label.
-    A ``None`` cell in a header row is part of a merged cell to its left."""
+    A ``None`` cell in a header row is part of a merged cell to its left. ``header_line``: the
+    column names lead, once, as one line (for a file that is nothing but the table)."""
     raw = [list(row) for row in grid if any(clean_cell(c) for c in row)]
     if not raw:
         return []
@@ -121,7 +124,9 @@ def grid_lines(grid: Sequence[Sequence[str | None]], max_header_rows: int = 3) -
                 row[c] = row[c - 1]
     names = column_names(rows[:n_header], width)
     lines = []
-    if n_header and not any(names[1:]):  # headers name no value column: keep them as they read
+    if header_line and n_header:
+        lines.append(CELL_SEP.join(" ".join(n) for n in names if n))
+    elif n_header and not any(names[1:]):  # headers name no value column: keep them as they read
         lines += [" ".join(c for c in r if c) for r in rows[:n_header]]
     for row in rows[n_header:]:
         line = row_line(row[0], names[1:], row[1:])
