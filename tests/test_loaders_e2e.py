@@ -3,10 +3,22 @@ PDF column break, asked about and answered with the right page, slide or sheet c
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
-from loader_files import HEIGHT, MARGIN, Flow, docx_file, pptx_file, text_pdf, two_columns, wrap, xlsx_file
+from loader_files import (
+    HEIGHT,
+    MARGIN,
+    Flow,
+    docx_file,
+    pptx_file,
+    scanned_pdf,
+    text_pdf,
+    two_columns,
+    wrap,
+    xlsx_file,
+)
 
 CROSSING = (
     "The breakwater at Norland was finished in the autumn of 1987 by the engineering firm of Haldane and "
@@ -116,3 +128,33 @@ def test_a_sentence_across_a_column_break_is_answered_whole(formats_assistant):
     assert answer.status != "refused", answer.text
     quotes = [c.quote for c in answer.citations if c.doc_id == "norland"]
     assert CROSSING in quotes and all(c.page == 1 for c in answer.citations if c.doc_id == "norland")
+
+
+def test_chunk_metadata_marks_table_rows_and_ocr_pages(formats_assistant, make_assistant, tmp_path):
+    if shutil.which("tesseract") is None:
+        pytest.fail("tesseract is not installed: run `make ocr-deps` (make install does)")
+    corpus = formats_assistant.retriever.snapshot().retriever.corpus
+    tables = {c["doc_id"] for c in corpus if c.get("table")}
+    assert tables == {"velmora", "kesteren", "ore_prices", "orvin_rain"}
+    assert not any(c.get("ocr") for c in corpus)
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    scanned_pdf(folder / "minutes.pdf", tmp_path, ["The harbour board met on the fourth of March."])
+    a = make_assistant()
+    assert a.ingest(folder).ok
+    chunks = a.retriever.snapshot().retriever.corpus
+    assert [(c["doc_id"], c.get("page"), c.get("ocr")) for c in chunks] == [("minutes", 1, True)]
+
+
+def test_without_tesseract_a_scanned_pdf_fails_and_the_rest_ingests(make_assistant, tmp_path, monkeypatch):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    scanned_pdf(folder / "scan.pdf", tmp_path, ["The harbour board met on the fourth of March."])
+    (folder / "notes.txt").write_text("The harbour board keeps its minutes in the town hall.\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-such-bin"))
+    report = make_assistant().ingest(folder)
+    assert report.added == 1
+    assert [(Path(f.path).name, f.reason) for f in report.failed] == [
+        ("scan.pdf", "no text layer on page 1: install tesseract-ocr to read scanned pages")
+    ]
