@@ -300,3 +300,44 @@ def test_blank_pages_are_reported(tmp_path):
     doc = _load(tmp_path / "blank.pdf")
     assert doc.text == "Only the second page has text."
     assert doc.warnings == ["2 pages had no text (pages 1, 3)"]
+
+
+def test_table_inside_one_column_beside_prose(tmp_path):
+    (left_x, width), (right_x, _w) = two_columns()
+    left = wrap(" ".join(PARAS[:2]), width)
+    right_above = wrap(PARAS[2], width)
+    right_below = wrap(PARAS[3], width)
+
+    def draw(c, _n):
+        c.setFont("Helvetica", 10)
+        top = HEIGHT - MARGIN
+        for k, line in enumerate(left):
+            c.drawString(left_x, top - k * 12.5, line)
+        y = top
+        for line in right_above:
+            c.drawString(right_x, y, line)
+            y -= 12.5
+        y -= 8
+        c.setFont("Helvetica", 9)
+        c.drawString(right_x + 90, y, "Barges")
+        c.drawString(right_x + 160, y, "Tonnes")
+        for label, barges, tonnes in (("North quay", "212", "31,400"), ("Salt pier", "96", "12,050")):
+            y -= 11.5
+            c.drawString(right_x, y, label)
+            c.drawRightString(right_x + 122, y, barges)
+            c.drawRightString(right_x + 200, y, tonnes)
+        y -= 20
+        c.setFont("Helvetica", 10)
+        for line in right_below:
+            c.drawString(right_x, y, line)
+            y -= 12.5
+
+    text_pdf(tmp_path / "inset.pdf", draw)
+    doc = _load(tmp_path / "inset.pdf")
+    assert doc.text == "\n\n".join(
+        [
+            "\n".join([PARAS[0] + " " + PARAS[1], PARAS[2]]),
+            "North quay — Barges: 212; Tonnes: 31,400\nSalt pier — Barges: 96; Tonnes: 12,050",
+            PARAS[3],
+        ]
+    )

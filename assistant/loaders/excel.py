@@ -60,7 +60,7 @@ def _grid(ws: Any) -> list[list[str | None]]:
             cells.append(fill[key] if key in fill else cell_text(cell.value, cell.number_format))
         grid.append(cells)
     # drop empty leading columns (a sheet often starts in column B)
-    while grid and all(not (r[0] or "").strip() for r in grid if r):
+    while any(grid) and all(not (r[0] or "").strip() for r in grid if r):
         grid = [r[1:] for r in grid]
     return grid
 

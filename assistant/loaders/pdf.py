@@ -23,7 +23,7 @@ from assistant.loaders import ocr as ocr_mod
 from assistant.loaders.base import OCR, TABLE, Extracted, LoadError, TextBuilder, page_ranges
 from assistant.loaders.cleaning import normalise_chars
 from assistant.loaders.params import PDF_PARAMS, PdfParams
-from assistant.loaders.pdf_layout import Item, Line, Row, TableBlock, make_rows, reading_order
+from assistant.loaders.pdf_layout import Item, Line, Row, TableBlock, find_gutters, make_rows, reading_order
 from assistant.loaders.pdf_tables import find_tables, ruled_tables
 
 _PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?\d(?: ?\d){0,3}(?:\s+of\s+\d{1,4})?\s*$", re.IGNORECASE)
@@ -139,7 +139,8 @@ def _read_page(page: Any, number: int, p: PdfParams) -> tuple[_Page, int]:
     words = _upright_words(kept, direction)
     if ruled:
         words = [w for w in words if not any(_inside(w, t) for t in ruled)]
-    rows = find_tables(make_rows(words, body, p), body, p)
+    rows = make_rows(words, body, p)
+    rows = find_tables(rows, body, p, find_gutters(rows, body, p))
     rows = sorted(rows + [Row.of_table(t) for t in ruled], key=lambda r: r.top)
     out.items = reading_order(rows, body, p, column_tables=lambda rs: find_tables(rs, body, p))
     for item in out.items:

@@ -81,7 +81,9 @@ Item = Line | TableBlock
 
 
 @dataclass
-class _Gutter:
+class Gutter:
+    """An x-strip between columns of prose, and the segment pairs on either side of it."""
+
     x0: float
     x1: float
     pairs: list[tuple[Segment, Segment]] = field(default_factory=list)
@@ -156,7 +158,7 @@ def _neighbour_pairs(rows: Sequence[Row], gap: float) -> list[tuple[Segment, Seg
     return pairs
 
 
-def find_gutters(rows: Sequence[Row], body: float, p: PdfParams) -> list[_Gutter]:
+def find_gutters(rows: Sequence[Row], body: float, p: PdfParams) -> list[Gutter]:
     """Column gutters of the page: x-strips free between prose segments in many places."""
     pairs = _neighbour_pairs(rows, p.segment_gap * body)
     if len(pairs) < p.gutter_min_rows:
@@ -172,7 +174,7 @@ def find_gutters(rows: Sequence[Row], body: float, p: PdfParams) -> list[_Gutter
     for d in diff:
         run += d
         counts.append(run)
-    gutters: list[_Gutter] = []
+    gutters: list[Gutter] = []
     x = 0
     while x < width:
         if counts[x] < p.gutter_min_rows:
@@ -186,7 +188,7 @@ def find_gutters(rows: Sequence[Row], body: float, p: PdfParams) -> list[_Gutter
         s1 = s0
         while s1 + 1 < end and counts[s1 + 1] == peak:
             s1 += 1
-        g = _Gutter(float(s0), float(s1 + 1))
+        g = Gutter(float(s0), float(s1 + 1))
         g.pairs = [(a, b) for a, b in pairs if a.x1 <= g.x0 and b.x0 >= g.x1]
         if _is_prose_gutter(g, p):
             gutters.append(g)
@@ -194,7 +196,7 @@ def find_gutters(rows: Sequence[Row], body: float, p: PdfParams) -> list[_Gutter
     return gutters
 
 
-def _is_prose_gutter(g: _Gutter, p: PdfParams) -> bool:
+def _is_prose_gutter(g: Gutter, p: PdfParams) -> bool:
     """A gutter between columns of prose, not the gap between table columns: both sides hold
     lines of several words, and the lines on its left mostly run up to it."""
     if len(g.pairs) < p.gutter_min_rows:
@@ -211,8 +213,8 @@ def _is_prose_gutter(g: _Gutter, p: PdfParams) -> bool:
 
 
 def _bands(
-    rows: Sequence[Row], gutters: Sequence[_Gutter], p: PdfParams
-) -> list[tuple[list[Row], list[_Gutter]]]:
+    rows: Sequence[Row], gutters: Sequence[Gutter], p: PdfParams
+) -> list[tuple[list[Row], list[Gutter]]]:
     """Consecutive rows that leave the same gutters open; a gutter with no line on one side in
     the band is dropped (a band without gutters is read as one column)."""
     bands: list[tuple[list[Row], set[int]]] = []
@@ -223,7 +225,7 @@ def _bands(
             bands[-1] = (bands[-1][0], bands[-1][1] & open_)
         else:
             bands.append(([row], open_))
-    out: list[tuple[list[Row], list[_Gutter]]] = []
+    out: list[tuple[list[Row], list[Gutter]]] = []
     for band_rows, open_ in bands:
         kept = []
         for i in sorted(open_, key=lambda i: gutters[i].mid):

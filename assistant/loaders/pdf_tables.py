@@ -9,10 +9,11 @@ and group headings ("Imports:") whose deeper-indented rows they apply to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from assistant.loaders.params import PdfParams
-from assistant.loaders.pdf_layout import Row, Segment, TableBlock
+from assistant.loaders.pdf_layout import Gutter, Row, Segment, TableBlock
 from assistant.loaders.tables import clean_cell, grid_lines, is_number, is_year, name_of, row_line
 
 
@@ -30,14 +31,22 @@ def ruled_tables(page: Any, p: PdfParams) -> list[TableBlock]:
     return out
 
 
-def _is_data(row: Row, p: PdfParams) -> bool:
-    """A table row: two or more cells, the ones after the first short, at least one a figure."""
+def _is_data(row: Row, p: PdfParams, gutters: Sequence[Gutter] = ()) -> bool:
+    """A table row: two or more cells, the ones after the first short, at least one a figure;
+    not a line of prose in one column beside table cells in the next (a prose segment that runs
+    up to a column gutter)."""
     segs = row.segments
     if row.table is not None or len(segs) < 2:
         return False
     if any(s.words > p.table_cell_words for s in segs[1:]):
         return False
-    return any(is_number(s.text) for s in segs[1:])
+    if not any(is_number(s.text) for s in segs[1:]):
+        return False
+    return not any(_column_line(s, g, p) for g in gutters for s in segs)
+
+
+def _column_line(seg: Segment, g: Gutter, p: PdfParams) -> bool:
+    return seg.x1 <= g.x1 and seg.words >= p.gutter_min_words and seg.x1 >= g.x0 - 0.25 * (g.x0 - seg.x0)
 
 
 def _values(row: Row) -> list[Segment]:
@@ -51,14 +60,15 @@ def _is_year_row(row: Row) -> bool:
     return bool(vals) and all(is_year(s.text) for s in vals)
 
 
-def _is_label_only(row: Row, label_x1: float, p: PdfParams) -> bool:
+def _is_label_only(row: Row, data: list[Row], body: float, p: PdfParams) -> bool:
+    """A group heading or wrapped label inside a table: one short segment that starts in the
+    table's label column."""
     segs = row.segments
-    return (
-        row.table is None
-        and len(segs) == 1
-        and segs[0].words <= p.group_label_words
-        and segs[0].x0 < label_x1
-    )
+    if row.table is not None or len(segs) != 1 or segs[0].words > p.group_label_words:
+        return False
+    body_rows = [r for r in data if not _is_year_row(r)]  # not the year headings above the table
+    left = min((r.segments[0].x0 for r in body_rows), default=segs[0].x0)
+    return left - body <= segs[0].x0 < _label_x1(data)
 
 
 def _label_x1(data: list[Row]) -> float:
@@ -66,22 +76,24 @@ def _label_x1(data: list[Row]) -> float:
     return max((s.x1 for s in labels), default=min(r.segments[0].x0 for r in data))
 
 
-def find_tables(rows: list[Row], body: float, p: PdfParams) -> list[Row]:
-    """``rows`` with every borderless table replaced by one row standing for it."""
+def find_tables(rows: list[Row], body: float, p: PdfParams, gutters: Sequence[Gutter] = ()) -> list[Row]:
+    """``rows`` with every borderless table replaced by one row standing for it. With the page's
+    column ``gutters``, a row that is a column's line of prose beside table cells is no table row
+    (that table is found among the rows of its column)."""
     out: list[Row] = []
     i = 0
     max_gap = p.table_row_gap * body
     while i < len(rows):
-        if not _is_data(rows[i], p):
+        if not _is_data(rows[i], p, gutters):
             out.append(rows[i])
             i += 1
             continue
         last = j = i
         while j + 1 < len(rows) and rows[j + 1].top - rows[j].bottom <= max_gap:
             nxt = rows[j + 1]
-            if _is_data(nxt, p):
+            if _is_data(nxt, p, gutters):
                 last = j = j + 1
-            elif _is_label_only(nxt, _label_x1([r for r in rows[i : j + 1] if _is_data(r, p)]), p):
+            elif _is_label_only(nxt, [r for r in rows[i : j + 1] if _is_data(r, p)], body, p):
                 j += 1
             else:
                 break
@@ -158,9 +170,10 @@ def _build(header: list[Row], body_rows: list[Row], label_x1: float, body: float
             if len(over) == 1:
                 c = over[0]
                 wide[c] = (min(wide[c][0], s.x0), max(wide[c][1], s.x1))
+    split = (min(label_x1, first_x0) + first_x0) / 2  # header cells left of it head the labels
     for hrow in header:
-        cells = [s for s in hrow.segments if (s.x0 + s.x1) / 2 >= first_x0]
-        label_header += [s.text for s in hrow.segments if (s.x0 + s.x1) / 2 < first_x0]
+        cells = [s for s in hrow.segments if (s.x0 + s.x1) / 2 >= split]
+        label_header += [s.text for s in hrow.segments if (s.x0 + s.x1) / 2 < split]
         if not cells:
             continue
         for c, (c0, c1) in enumerate(wide):
