@@ -341,3 +341,59 @@ def test_table_inside_one_column_beside_prose(tmp_path):
             PARAS[3],
         ]
     )
+
+
+def test_justified_two_column_paper_laid_out_in_frames(tmp_path):
+    """A paper as typesetting tools make it: justified, indented paragraphs flowing through
+    frames, a full-width title and abstract on the first page, two columns on every page."""
+    from reportlab.lib.enums import TA_JUSTIFY
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import (
+        BaseDocTemplate,
+        Frame,
+        FrameBreak,
+        NextPageTemplate,
+        PageTemplate,
+        Paragraph,
+    )
+
+    words = (
+        "the port authority counted vessels barges grain timber copper harbour quay season river delta "
+        "survey council marsh basin storm winter spring ice crew trade market price contract freight"
+    ).split()
+
+    def paragraph(n: int, seed: int) -> str:
+        sentences = []
+        for k in range(n):
+            picked = [words[(seed * 7 + k * 5 + i * 3) % len(words)] for i in range(9 + (seed + k) % 7)]
+            sentences.append(" ".join(picked).capitalize() + ".")
+        return " ".join(sentences)
+
+    paras = [paragraph(6, seed) for seed in range(12)]
+    abstract = "Abstract. " + paragraph(4, 99)
+    # paragraphs marked as typesetters do: by a first-line indent, no space between them
+    body = ParagraphStyle(
+        "body", fontName="Times-Roman", fontSize=10, leading=12, alignment=TA_JUSTIFY, firstLineIndent=12
+    )
+    title = ParagraphStyle("title", fontName="Helvetica-Bold", fontSize=16, leading=20, alignment=1)
+    margin, gutter = 54, 18
+    col = (WIDTH - 2 * margin - gutter) / 2
+    doc = BaseDocTemplate(str(tmp_path / "paper.pdf"))
+    top = Frame(margin, HEIGHT - 200, WIDTH - 2 * margin, 140)
+    first = [
+        top,
+        Frame(margin, margin, col, HEIGHT - 206 - margin),
+        Frame(margin + col + gutter, margin, col, HEIGHT - 206 - margin),
+    ]
+    later = [
+        Frame(margin, margin, col, HEIGHT - 2 * margin),
+        Frame(margin + col + gutter, margin, col, HEIGHT - 2 * margin),
+    ]
+    doc.addPageTemplates([PageTemplate("first", frames=first), PageTemplate("later", frames=later)])
+    story = [Paragraph("Harbours of a Northern Delta", title), Paragraph(abstract, body), FrameBreak()]
+    doc.build([*story, NextPageTemplate("later"), *(Paragraph(p, body) for p in paras)])
+
+    loaded = _load(tmp_path / "paper.pdf")
+    assert loaded.pages == 2 and [s.page for s in loaded.sections] == [1, 2]
+    # the paragraph running from page 1 into page 2 is split at the page (chunks never cross one)
+    assert loaded.text.replace("\n\n", " ") == "\n".join(["Harbours of a Northern Delta", abstract, *paras])
