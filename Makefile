@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 INDEX ?= indexes/default
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-all lint eval eval-baselines bench browser-deps clean
+.PHONY: install run test test-all lint eval eval-baselines bench browser-deps ocr-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,7 +16,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,onnx]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) ocr-deps
+
+# Debian's Tesseract OCR for scanned PDF pages (pytesseract runs its command line; no model download).
+# Without it everything else works and scanned pages are reported: a failed install only warns
+# (the OCR tests then fail and say so).
+ocr-deps:
+	@command -v tesseract >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq tesseract-ocr tesseract-ocr-eng; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq tesseract-ocr tesseract-ocr-eng; fi \
+	  || echo "warning: tesseract-ocr could not be installed: scanned PDF pages will not be read"; }
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download).
 browser-deps:

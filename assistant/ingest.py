@@ -42,6 +42,7 @@ from assistant.catalogue import CATALOGUE_FILE, Catalogue, FileFigures, has_cata
 from assistant.chunking import chunk_document
 from assistant.config import Settings
 from assistant.loaders import (
+    LOADER_VERSION,
     LoadError,
     Manifest,
     date_range,
@@ -117,6 +118,8 @@ def make_chunker(settings: Settings) -> Any:
                     )
                     if chunk.page is not None:
                         node_meta["page"] = chunk.page
+                    if chunk.kind:  # "ocr": True (text read by OCR), "table": True (table rows)
+                        node_meta[chunk.kind] = True
                     node = TextNode(
                         id_=chunk.chunk_id,
                         text=chunk.text,
@@ -192,7 +195,7 @@ def _file_key(path: Path, corpus_dir: Path, entries: dict[str, dict[str, Any]]) 
     except OSError:
         return None
     name = path.relative_to(corpus_dir).as_posix()
-    depends_on = [__version__, name, entries.get(name, {})]
+    depends_on = [__version__, LOADER_VERSION, name, entries.get(name, {})]
     digest.update(json.dumps(depends_on, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 

@@ -46,10 +46,17 @@ def test_markup_is_removed_from_markdown(docs):
 
 def test_pdf_pages_headers_and_glued_footnotes(docs):
     usgs = docs["usgs_mcs2025_rare_earths"]
-    assert [s[2] for s in usgs.sections] == [1, 2]
-    assert "China 255,000 270,000 44,000,000" in usgs.text
-    assert "Australia 16,000 13,000 5,700,000" in usgs.text
+    assert sorted({s.page for s in usgs.sections}) == [1, 2] and usgs.pages == 2
+    # table rows carry their column headers; footnote marks are not glued onto the figures
+    assert "China — Mine production 2023: 255,000; 2024: 270,000; Reserves: 44,000,000" in usgs.text
+    assert "Australia — Mine production 2023: 16,000; 2024: 13,000; Reserves: 5,700,000" in usgs.text
+    assert (
+        "Imports: Metals: Ferrocerium, alloys — 2020: 270; 2021: 330; 2022: 395; 2023: 259; 2024: 220"
+        in usgs.text
+    )
+    assert usgs.tables == 4 and [s.kind for s in usgs.sections].count("table") == 4
     assert "14270,000" not in usgs.text and "\n145\n" not in usgs.text
+    assert "RARE EARTHS" not in usgs.text  # the running header
 
 
 def test_chunks_are_exact_spans_within_token_budget(docs):
@@ -79,7 +86,10 @@ def test_sentence_spans_keep_abbreviations():
         ("blank.txt", b"   \n\t\n", "no text"),
         ("binary.txt", b"\x00\x01\x02PNG\x00" * 50, "binary"),
         ("broken.pdf", b"%PDF-1.4\n1 0 obj <<>> garbage", "PDF"),
-        ("notes.docx", b"PK\x03\x04", "unsupported"),
+        ("notes.docx", b"PK\x03\x04", "not a readable Word .docx file"),
+        ("deck.pptx", b"PK\x03\x04garbage", "not a readable PowerPoint .pptx file"),
+        ("book.xlsx", b"not a zip", "not a readable Excel .xlsx file"),
+        ("macro.docm", b"PK\x03\x04", "unsupported file type .docm"),
     ],
 )
 def test_bad_files_are_refused_with_a_reason(tmp_path, name, data, reason):

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".pdf")
+from assistant.loaders.registry import supported_suffixes
+
+# the formats ingestion reads (the loader registry); safe_filename checks the registry itself
+UPLOAD_SUFFIXES = supported_suffixes()
 FEEDBACK_FILE = "feedback.jsonl"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _UNSAFE_UNICODE = re.compile(r"[^\w.-]+")  # \w: letters and digits of any script, and "_"
@@ -41,18 +44,18 @@ def safe_filename(name: str) -> str:
     but letters, digits, ``.``, ``_`` and ``-`` with ``_``, drops leading dots (no hidden files)
     and lower-cases the extension. A name whose letters do not fold to ASCII (Cyrillic, Greek,
     CJK, "ß"...) keeps its own letters instead of losing them. Raises :class:`UploadRefused` for a
-    type not in :data:`UPLOAD_SUFFIXES` or a name with nothing left.
+    type no loader is registered for (:mod:`assistant.loaders.registry`) or a name with nothing left.
     """
     base = unicodedata.normalize("NFC", re.split(r"[\\/]", name or "")[-1]).strip()
     stem, dot, suffix = base.rpartition(".")
     if not dot:
         stem, suffix = base, ""
     suffix = "." + suffix.strip().lower() if suffix.strip() else ""
-    if suffix not in UPLOAD_SUFFIXES:
+    if suffix not in supported_suffixes():
         shown = suffix or "(none)"
         raise UploadRefused(
             f"{name or '(unnamed file)'}: file type {shown} is not accepted; "
-            f"upload {', '.join(UPLOAD_SUFFIXES)}"
+            f"upload {', '.join(supported_suffixes())}"
         )
     folded = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
     if sum(ch.isalnum() for ch in folded) < sum(ch.isalnum() for ch in stem):
