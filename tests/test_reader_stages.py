@@ -168,6 +168,7 @@ def test_a_sentence_holds_a_kind_the_question_lacks() -> None:
     assert not holds("Output peaked in 2019.", "date", q)  # the question's own year is no answer
     assert holds("Output peaked in March 2019.", "date", q)
     assert holds("The plant cost $4.2 million.", "money", "How much did the plant cost?")
+    assert holds("Zorblat — Price 2024 ($/t): 9,140", "money", "What was the 2024 price of zorblat?")
     assert holds("Exports fell 12% in the year.", "percentage", "What share of exports went abroad?")
     assert kind_count("It employs 40 people in 3 shifts.", "count", "How many people work there?") == 2
     assert not holds("Workers were hired in 2021.", "count", "How many workers were hired?")

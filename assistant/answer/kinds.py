@@ -68,8 +68,11 @@ PATTERNS: dict[str, re.Pattern[str]] = {
         r"Saturday|Sunday)\b"
     ),
     "duration": re.compile(rf"\b{_NUM}(?:\s*(?:-|–|to|and)\s*{_NUM})?[\s-]*{_TIME_UNIT}\b", re.IGNORECASE),
+    # "$4.2 million", "310 euros", and a table cell under a currency header ("Price 2024 ($/t): 9,140")
     "money": re.compile(
-        rf"{_CURRENCY}\s?{_NUM}(?:\s?{_SCALE})?|\b{_NUM}\s?{_SCALE}?\s?{_CURRENCY}", re.IGNORECASE
+        rf"{_CURRENCY}\s?{_NUM}(?:\s?{_SCALE})?|\b{_NUM}\s?{_SCALE}?\s?{_CURRENCY}|"
+        rf"{_CURRENCY}[^\d\n;]{{0,24}}?:\s*{_NUM}",
+        re.IGNORECASE,
     ),
     "percentage": re.compile(
         rf"\b{_NUM}\s?(?:%|percent\b|per cent\b|percentage points?\b)|\b\d?\.\d+\b|"
