@@ -102,8 +102,8 @@ def clauses(question: str) -> list[str]:
     parts = [p.strip(" ,;?") for p in _CLAUSE.split(question) if p and p.strip(" ,;?")]
     merged: list[str] = []
     for p in parts:
-        if merged and word_count(p) < 3:
-            merged[-1] = f"{merged[-1]} and {p}"
+        if merged and (word_count(p) < 3 or word_count(merged[-1]) < 2):
+            merged[-1] = f"{merged[-1]} and {p}"  # "Where and on what day …" asks one thing
         else:
             merged.append(p)
     return merged or [question.strip()]

@@ -108,12 +108,15 @@ def answerable_probability(features: np.ndarray, weights: ReaderWeights) -> floa
 def assess(reading: Reading, weights: ReaderWeights) -> list[Support]:
     """The support of every aspect of ``reading.question``."""
     out: list[Support] = []
-    for j in range(len(reading.question.aspects)):
+    for j, aspect in enumerate(reading.question.aspects):
         ok = eligible(reading, j)
         if not ok.any():
             out.append(Support(-1, 0.0, False))
             continue
         best = int(np.argmax(np.where(ok, reading.prob[j], -1.0)))
         p = answerable_probability(aspect_features(reading, j, best), weights)
-        out.append(Support(best, p, p >= weights.support))
+        # a clause that follows a supported one and leans on it ("…, and which company runs it?")
+        # has few words of its own to match: it needs less, as long as something holds its kind
+        follow_on = j > 0 and any(s.supported for s in out) and (aspect.refers_back or len(aspect.terms) <= 2)
+        out.append(Support(best, p, p >= (weights.follow_on_support if follow_on else weights.support)))
     return out

@@ -196,7 +196,8 @@ def candidates(passages: list[Hit], min_words: int = 4) -> list[Candidate]:
                     (
                         i
                         for i in order
-                        if passages[i].doc_id == doc_id and passages[i].start_char <= start < passages[i].end_char
+                        if passages[i].doc_id == doc_id
+                        and passages[i].start_char <= start < passages[i].end_char
                     ),
                     None,
                 )

@@ -56,10 +56,12 @@ FEATURES: tuple[str, ...] = (
     "passage_lex",  # rarity-weighted share of the aspect's terms in the unit's passage
     "proximity",  # 1 / (1 + words between a thing of the asked kind and the nearest matched term)
     "passage_dense",  # the dense retrieval similarity of the unit's passage (0 when none)
+    "date_gap",  # date_match minus the best date_match of any document (the named document: 0)
+    "title_gap",  # title_match minus the best of any document
 )
 CHEAP: tuple[str, ...] = tuple(f for f in FEATURES if not f.startswith("sim"))
 _GAPS = ("lex", "lex_context", "phrase")
-_EXTRA = 3  # columns appended after the gaps: passage_lex, proximity, passage_dense
+_EXTRA = 5  # columns appended after the gaps: passage_lex, proximity, passage_dense, date_gap, title_gap
 
 
 @dataclass
@@ -209,7 +211,8 @@ def cheap_features(
     ]
     near = [proximity(u.text, aspect) if typed else 0.0 for u in units]
     dense = [float(passages[u.hit].dense_score or 0.0) for u in units]
-    return np.column_stack([out, *gaps, passage, near, dense])
+    doc_gaps = [out[:, names.index(g)] - out[:, names.index(g)].max() for g in ("date_match", "title_match")]
+    return np.column_stack([out, *gaps, passage, near, dense, *doc_gaps])
 
 
 _TOKEN = re.compile(r"\S+")

@@ -49,6 +49,13 @@ class ReaderWeights(BaseModel):
         "reaches this (and some unit holds the asked kind); calibrated on development sets (refusals of "
         "unanswerable questions against false refusals of answerable ones).",
     )
+    follow_on_support: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="The support threshold of a clause that follows a supported one and leans on it "
+        "(refers back, or has two terms of its own at most): it has little of its own to match.",
+    )
     extra_floor: float = Field(
         0.5, ge=0.0, le=1.0, description="... and at least this scoring probability in any case."
     )
