@@ -103,6 +103,8 @@ def test_a_leading_source_clause_is_not_scored() -> None:
     ("question", "kind"),
     [
         ("When was the Velt plant opened?", "date"),
+        ("By when must the mill report?", "date"),
+        ("Which stages does the plan count as mining?", "description"),
         ("How long does the glarp test take?", "duration"),
         ("What is the incubation period of the glarp virus?", "duration"),
         ("How much did the Velt plant cost?", "money"),

@@ -189,6 +189,7 @@ _AUX = frozenset(
     "is are was were be been being do does did has have had can could will would shall should may might "
     "must the a an this that these those its their his her our your my".split()
 )
+_VERBS = frozenset("is are was were do does did has have had can could will would shall should may might must".split())
 _STOP_SCAN = frozenset("of in for on at by from with to during between among after before since".split())
 _LIST_NOUNS = re.compile(
     r"\b(?:types|kinds|forms|symptoms|signs|features|components|elements|steps|stages|factors|categories|"
@@ -212,8 +213,8 @@ def head_kind(question: str) -> str | None:
                     while j + 1 < len(span) and span[j + 1] in HEAD_NOUNS:
                         j += 1
                     return HEAD_NOUNS[span[j]]
-                if x in _STOP_SCAN and seen:
-                    return None
+                if (x in _STOP_SCAN or x in _VERBS) and seen:
+                    return None  # past the wh-phrase ("which stages does … count")
                 if x not in _AUX:
                     seen += 1
             return None
@@ -229,7 +230,7 @@ def asked_kind(question: str) -> Kind:
         r"\b(?:more|less|greater|higher|lower|larger|smaller|better|worse) than\b.*\bor\b", q
     ):
         return "comparison"
-    if re.match(r"^(?:when|since when)\b", q):
+    if re.match(r"^(?:when|since when|by when|until when|till when)\b", q):
         return "date"
     if re.match(r"^how long\b", q) or re.search(
         r"\bhow (?:many|much) (?:time|days|weeks|months|years|hours)\b", q
