@@ -61,3 +61,16 @@ def test_cli_ask_and_search_import_no_heavy_library(shared_index) -> None:
     index, _ = shared_index
     out = _run(CLI_RUN, index)
     assert _heavy(out["loaded"]) == []
+
+
+def test_benchmarks_know_the_shipped_corpus_chunk_count(shared_index) -> None:
+    """``benchmarks/common.py`` sizes its synthetic corpora by it; a real ingest decides it."""
+    import importlib.util
+
+    _, report = shared_index
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "common.py"
+    spec = importlib.util.spec_from_file_location("bench_common", path)
+    assert spec and spec.loader
+    common = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(common)
+    assert report.chunks_written == common.SHIPPED_CHUNKS
