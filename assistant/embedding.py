@@ -380,7 +380,8 @@ def open_embedder(settings: Settings, purpose: Purpose = "query", *, cache_size:
     Runtime for queries, and for ingestion the faster of the two on chunk-sized texts
     (:data:`AUTO_INGEST`, measured side by side by ``benchmarks/bench_onnx.py``)."""
     backend = settings.embed_backend
-    if backend == "torch" or (backend == "auto" and purpose == "ingest" and AUTO_INGEST == "torch"):
+    on_torch = backend == "torch" or (backend == "auto" and purpose == "ingest" and AUTO_INGEST == "torch")
+    if on_torch and not settings.embed_quantized:  # int8 vectors exist on ONNX Runtime only
         return TorchEmbedder(settings, cache_size)
     from assistant.onnx_embedder import OnnxEmbedder
 

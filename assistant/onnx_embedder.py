@@ -12,6 +12,12 @@ Load (needs only ``onnxruntime``, ``tokenizers`` and numpy): the probe set is em
 must match the stored vectors (same dimension, cosine >= ``MIN_PROBE_COSINE``); otherwise the file
 is refused with an error saying how to re-export it.
 
+``Settings.embed_quantized`` uses an int8 copy (``onnxruntime.quantization.quantize_dynamic``,
+made on first use). Its vectors differ from torch's (cosine ~0.95), so its ``model_id`` carries
+``+int8``: an index is built and queried with the same setting. It is validated against the probe
+vectors it gave when it was made. Measured hit@5/MRR within 0.01 of torch on both eval sets
+(benchmarks/README.md), answers differ; off by default.
+
 Written here because sentence-transformers' own ONNX backend needs ``optimum.onnxruntime``, which
 no installable optimum release provides next to sentence-transformers 6 (benchmarks/README.md).
 """
@@ -50,6 +56,8 @@ MIN_PROBE_COSINE = 0.9999
 PAD_SLACK = 1.3  # a batch's padded size may be at most this times its real tokens
 ONNX_FILE = "model.onnx"
 META_FILE = "meta.json"
+INT8_FILE = "model.int8.onnx"  # Settings.embed_quantized: weights quantised to int8 (dynamic)
+INT8_META = "int8.json"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 # a fixed probe set (made up, varied in vocabulary, short: it is embedded at every load; truncation at
@@ -196,6 +204,47 @@ def _export_into(model_dir: Path, folder: Path, settings: Settings) -> dict[str,
     }
 
 
+def quantize(settings: Settings, *, quiet: bool = False) -> Path:
+    """The int8 copy of the export (made once next to it); returns the export folder."""
+    folder = export(settings, quiet=quiet)
+    if (folder / INT8_META).is_file() and (folder / INT8_FILE).is_file():
+        return folder
+    with _export_lock(folder):
+        if (folder / INT8_META).is_file():
+            return folder
+        try:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+        except ImportError as exc:
+            raise AssistantError(
+                f"quantising the ONNX model needs the onnx package ({exc}); run `make install`, "
+                "or unset ASSISTANT_EMBED_QUANTIZED"
+            ) from exc
+        if not quiet:
+            print(f"quantising the ONNX embedding model to int8 once: {folder}", file=sys.stderr)
+        tmp = folder / f".{INT8_FILE}.{os.getpid()}"
+        try:
+            quantize_dynamic(str(folder / ONNX_FILE), str(tmp), weight_type=QuantType.QInt8)
+            os.replace(tmp, folder / INT8_FILE)
+        finally:
+            tmp.unlink(missing_ok=True)
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        probe = OnnxEmbedder(settings.model_copy(update={"embed_quantized": True}), cache_size=0)
+        probe._tokenizer = probe._make_tokenizer()
+        probe._session = probe._make_session(folder / INT8_FILE)
+        vecs = probe._run(list(meta["probes"]))
+        torch_vecs = np.asarray(meta["probe_vectors"], dtype=np.float32)
+        int8 = {
+            "export_version": EXPORT_VERSION,
+            "model_id": probe.model_id,
+            "dim": int(vecs.shape[1]),
+            "probes": meta["probes"],
+            "probe_vectors": vecs.astype(float).round(7).tolist(),
+            "min_cosine_to_torch": float((vecs * torch_vecs).sum(axis=1).min()),
+        }
+        (folder / INT8_META).write_text(json.dumps(int8), encoding="utf-8")
+    return folder
+
+
 class OnnxEmbedder(Embedder):
     """The exported model on ONNX Runtime, with the model folder's own ``tokenizer.json``.
 
@@ -209,6 +258,9 @@ class OnnxEmbedder(Embedder):
         self.settings = settings
         self.path = model_path(settings)
         self.model_id = model_id_for(self.path, model_hash(self.path, cache_dir(settings)))
+        self.quantized = settings.embed_quantized
+        if self.quantized:
+            self.model_id += "+int8"  # other vectors: an index built with fp32 (or torch) refuses them
         self.dim = model_dim(self.path)
         self.max_seq_length = _max_seq_length(self.path)
         self.batch_size = settings.embed_batch_size
@@ -232,8 +284,13 @@ class OnnxEmbedder(Embedder):
                 shutil.rmtree(folder, ignore_errors=True)  # an older recipe: export again
                 folder = export(self.settings)
                 meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+            file = folder / ONNX_FILE
+            if self.quantized:
+                folder = quantize(self.settings)
+                meta = json.loads((folder / INT8_META).read_text(encoding="utf-8"))
+                file = folder / INT8_FILE
             self._tokenizer = self._make_tokenizer()
-            self._session = self._make_session(folder / ONNX_FILE)
+            self._session = self._make_session(file)
             self._validate(meta, folder)
 
     def _make_tokenizer(self) -> Any:
@@ -272,8 +329,9 @@ class OnnxEmbedder(Embedder):
         cos = (got * want).sum(axis=1) / np.linalg.norm(want, axis=1)
         worst = int(np.argmin(cos))
         if float(cos[worst]) < MIN_PROBE_COSINE:
+            reference = "its own vectors from when it was quantised" if self.quantized else "the torch model"
             raise AssistantError(
-                f"{folder}: the ONNX model does not reproduce the torch model (cosine {cos[worst]:.6f} < "
+                f"{folder}: the ONNX model does not reproduce {reference} (cosine {cos[worst]:.6f} < "
                 f"{MIN_PROBE_COSINE} on probe {worst}); {_redo(folder)}"
             )
 

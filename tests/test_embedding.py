@@ -107,3 +107,17 @@ def test_llama_index_adapter_embeds_through_the_embedder(embedder) -> None:
     text_vec = model.get_text_embedding_batch(TEXTS[:2])
     assert np.allclose(np.asarray(text_vec), embedder.encode(TEXTS[:2]), atol=1e-6)
     assert model.get_query_embedding(TEXTS[0]) == embedder.query(TEXTS[0])
+
+
+def test_the_int8_variant_is_another_model_id_and_needs_onnx(embedder) -> None:
+    from pydantic import ValidationError
+
+    from assistant import Settings
+    from assistant.embedding import open_embedder
+
+    int8 = open_embedder(Settings(embed_quantized=True), "ingest")
+    assert int8.backend == "onnx" and int8.model_id == embedder.model_id + "+int8"
+    cos = (int8.encode(TEXTS) * embedder.encode(TEXTS)).sum(axis=1)
+    assert 0.8 < cos.min() and cos.max() < 0.9999, "close to the fp32 model, but not the same vectors"
+    with pytest.raises(ValidationError, match="embed_quantized needs"):
+        Settings(embed_backend="torch", embed_quantized=True)
