@@ -11,6 +11,8 @@ export (``assistant.onnx_embedder``, made by ``make install``) is what is measur
 3. Quality on every eval set: an index built by each backend from the shipped corpus, then
    ``assistant eval run`` with queries on torch and on ONNX (and the default: torch-built index,
    ONNX queries); hit_rate/MRR, and whether answers, retrieved and cited documents are identical.
+   The int8 variant (``embed_quantized``) is measured the same way: it is offered only while its
+   hit@5 and MRR stay within 0.01 of torch's on every eval set.
 
     python benchmarks/bench_onnx.py [--repeats 3] [--texts 174]
 """
@@ -51,6 +53,13 @@ def chunk_texts(n: int) -> list[str]:
     return (texts * (1 + n // max(1, len(texts))))[:n]
 
 
+def env_for(backend: str) -> dict[str, str]:
+    """Settings of a backend name: torch, onnx, or int8 (ONNX with ``embed_quantized``)."""
+    if backend == "int8":
+        return common.offline_env(ASSISTANT_EMBED_BACKEND="onnx", ASSISTANT_EMBED_QUANTIZED="true")
+    return common.offline_env(ASSISTANT_EMBED_BACKEND=backend)
+
+
 def make(backend: str) -> Any:
     from assistant.config import Settings
     from assistant.embedding import TorchEmbedder
@@ -58,7 +67,7 @@ def make(backend: str) -> Any:
 
     if backend == "torch":
         return TorchEmbedder(Settings(), cache_size=0)
-    e = OnnxEmbedder(Settings(), cache_size=0)
+    e = OnnxEmbedder(Settings(embed_quantized=backend == "int8"), cache_size=0)
     e.load()
     return e
 
@@ -127,7 +136,7 @@ def ingest(index: Path, backend: str, log: Path) -> dict[str, Any]:
         [*common.assistant_cli(), "ingest", str(common.CORPUS), "--index", str(index), "--json"],
         capture_output=True,
         text=True,
-        env=common.offline_env(ASSISTANT_EMBED_BACKEND=backend),
+        env=env_for(backend),
         cwd=common.REPO,
         timeout=3600,
     )
@@ -152,7 +161,7 @@ def evaluate(index: Path, backend: str, evalset: str, out: Path) -> dict[str, An
         ],
         capture_output=True,
         text=True,
-        env=common.offline_env(ASSISTANT_EMBED_BACKEND=backend),
+        env=env_for(backend),
         cwd=common.REPO,
         timeout=3600,
     )
@@ -176,9 +185,9 @@ def run(repeats: int, n_texts: int) -> dict[str, Any]:
     shutil.rmtree(scratch, ignore_errors=True)
     out["export"] = common.run_worker(SCRIPT, ["export", str(scratch)], log=log)
     common.progress(f"  {out['export']}")
-    runs: dict[str, list[dict[str, Any]]] = {"onnx": [], "torch": []}
+    runs: dict[str, list[dict[str, Any]]] = {"onnx": [], "torch": [], "int8": []}
     for r in range(repeats):
-        for backend in ("onnx", "torch") if r % 2 == 0 else ("torch", "onnx"):
+        for backend in ("onnx", "torch", "int8") if r % 2 == 0 else ("int8", "torch", "onnx"):
             res = common.run_worker(SCRIPT, ["throughput", backend, str(n_texts)], log=log)
             runs[backend].append(res)
             common.progress(
@@ -194,11 +203,12 @@ def run(repeats: int, n_texts: int) -> dict[str, Any]:
         "runs": runs,
         "median_chunks_per_s": med,
         "onnx_over_torch": round(med["onnx"] / med["torch"], 3),
+        "int8_over_torch": round(med["int8"] / med["torch"], 3),
         "query_p50_ms": {k: common.median([x["query"]["p50_ms"] for x in v]) for k, v in runs.items()},
         "min_cosine_onnx_torch": float((a * b).sum(axis=1).min()),
     }
     common.progress(f"  throughput {out['throughput']['median_chunks_per_s']}")
-    indexes = {b: common.TMP / "onnx" / f"index-{b}" for b in ("torch", "onnx")}
+    indexes = {b: common.TMP / "onnx" / f"index-{b}" for b in ("torch", "onnx", "int8")}
     out["ingest"] = {}
     for backend, index in indexes.items():
         common.progress(f"onnx: ingest the shipped corpus with {backend}")
@@ -207,6 +217,7 @@ def run(repeats: int, n_texts: int) -> dict[str, Any]:
         "torch/torch": ("torch", "torch"),
         "onnx/onnx": ("onnx", "onnx"),
         "torch/onnx (default)": ("torch", "onnx"),
+        "int8/int8 (embed_quantized)": ("int8", "int8"),
     }
     out["eval"] = {}
     for evalset in EVAL_SETS:

@@ -297,7 +297,8 @@ def onnx_rows(t: Table, name: str = "onnx") -> None:
     t.add(
         f"4. ingest throughput: ONNX Runtime vs torch, {th['texts']} chunk texts, fresh processes alternating",
         cmd,
-        f"{med['onnx']} vs {med['torch']} chunks/s = **{th['onnx_over_torch']:.2f}×**; question p50 "
+        f"{med['onnx']} vs {med['torch']} chunks/s = **{th['onnx_over_torch']:.2f}×** (int8 {med.get('int8')} = "
+        f"{th.get('int8_over_torch', 0):.2f}×); question p50 "
         f"{th['query_p50_ms']['onnx']:.0f} vs {th['query_p50_ms']['torch']:.0f} ms; min cosine {th['min_cosine_onnx_torch']:.6f}",
         "ONNX ingests only where ≥ 1.0× (`embed_backend=auto`)",
         None,
