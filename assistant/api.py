@@ -70,8 +70,9 @@ class Assistant:
 
         ``embedder`` replaces the configured one (``settings.embed_backend``) for queries and
         ingestion: an :class:`assistant.embedding.Embedder`, or any object with ``encode(texts)``,
-        ``model_id`` and ``dim`` (several assistants can share one loaded model this way). An index
-        built with another ``model_id`` or dimension is refused with an :class:`AssistantError`.
+        ``model_id`` and ``dim`` (several assistants can share one loaded model this way). Questions
+        to an index built with another ``model_id`` or dimension, and ingests into it without
+        ``rebuild``, raise an :class:`AssistantError` naming both models and the fix.
         """
         settings = settings or Settings()
         path = Path(index_dir) if index_dir is not None else settings.index_dir

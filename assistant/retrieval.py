@@ -312,14 +312,12 @@ class Retriever:
     diversity, context expansion), in order."""
 
     def __init__(self, settings: Settings, index_dir: Path, embedder: Embedder) -> None:
-        from assistant.embedding import check_compatible
         from assistant.postprocessors import pipeline
-        from assistant.store import read_embedder_record
 
         self.settings = settings
         self.index_dir = index_dir
         self.embedder = embedder
-        check_compatible(read_embedder_record(index_dir), embedder, index_dir)
+        self._checked: tuple[int, str] | None = None
         self.postprocessors = pipeline(settings)
         # opened now, so an unreachable Chroma server is reported by open(), not by the first query
         self._collection: Any = chroma_collection(settings, index_dir)
@@ -331,6 +329,21 @@ class Retriever:
     def collection(self) -> Any:
         """The Chroma collection of this index."""
         return self._collection
+
+    def check_embedder(self) -> None:
+        """Refuse to query with an embedder whose vectors do not match the index's (see
+        ``embedder.json``); checked again whenever an ingest rewrote the record."""
+        from assistant.embedding import check_compatible
+        from assistant.store import EMBEDDER_FILE, read_embedder_record
+
+        try:
+            stamp = (self.index_dir / EMBEDDER_FILE).stat().st_mtime_ns
+        except OSError:
+            stamp = 0
+        key = (stamp, self.embedder.model_id)
+        if key != self._checked:
+            check_compatible(read_embedder_record(self.index_dir), self.embedder, self.index_dir)
+            self._checked = key
 
     # ------------------------------------------------------------------ snapshot
 
@@ -415,6 +428,7 @@ class Retriever:
         snap = self.snapshot()
         if snap is None or snap.n == 0:
             return Retrieval(hits=[])
+        self.check_embedder()
         terms, matched, rare = snap.terms(query)
         from assistant.answer.base import specific_terms
 

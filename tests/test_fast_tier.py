@@ -86,8 +86,9 @@ def test_a_query_embedder_of_another_model_is_refused(fake_index, embedder) -> N
     from assistant import Assistant, AssistantError, Settings
 
     _, _, index = fake_index
+    real = Assistant.open(index, Settings(index_dir=index), embedder=embedder)
     with pytest.raises(AssistantError) as err:
-        Assistant.open(index, Settings(index_dir=index), embedder=embedder)
+        real.ask("Who bought the Zorbium refinery's dysprosium?")
     msg = str(err.value)
     assert "fake-hashed-words-v1" in msg and embedder.model_id in msg
     assert "256 dimensions in the index, 384" in msg and "--rebuild" in msg
@@ -95,8 +96,9 @@ def test_a_query_embedder_of_another_model_is_refused(fake_index, embedder) -> N
     class SameNameOtherSize(FakeEmbedder):
         pass
 
+    narrow = Assistant.open(index, Settings(index_dir=index), embedder=SameNameOtherSize(dim=64))
     with pytest.raises(AssistantError, match="256 dimensions in the index, 64 from this embedder"):
-        Assistant.open(index, Settings(index_dir=index), embedder=SameNameOtherSize(dim=64))
+        narrow.retrieve("Zorbium refinery")
 
 
 def test_ingest_with_another_model_needs_rebuild(fake_index) -> None:
@@ -107,19 +109,18 @@ def test_ingest_with_another_model_needs_rebuild(fake_index) -> None:
     class Renamed(FakeEmbedder):
         model_id = "fake-hashed-words-v2"
 
-    other = Renamed()
-    # opening refuses; an ingest through an assistant of the old model is refused too
+    a = Assistant.open(index, Settings(index_dir=index), embedder=Renamed())  # as `assistant ingest` does
     with pytest.raises(AssistantError, match="does not match the embedding model"):
-        Assistant.open(index, Settings(index_dir=index), embedder=other)
-    a = Assistant.open(index, Settings(index_dir=index), embedder=FakeEmbedder())
-    a.embedder = a.retriever.embedder = other  # as if the model changed under a running assistant
+        a.retrieve("Zorbium refinery")
     with pytest.raises(AssistantError, match="rebuild"):
         a.ingest(corpus)
     report = a.ingest(corpus, rebuild=True)
     assert report.ok and report.added == 3
     record = json.loads((index / "embedder.json").read_text(encoding="utf-8"))
     assert record["model_id"] == "fake-hashed-words-v2"
-    assert Assistant.open(index, Settings(index_dir=index), embedder=Renamed()).retrieve("Zorbium refinery")
+    assert a.retrieve("Zorbium refinery"), "the same assistant queries the rebuilt index"
+    with pytest.raises(AssistantError, match="fake-hashed-words-v2"):
+        Assistant.open(index, Settings(index_dir=index), embedder=FakeEmbedder()).retrieve("Zorbium")
 
 
 def test_an_object_with_the_protocols_parts_is_accepted(tmp_path: Path) -> None:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from assistant.types import Hit
 
 if TYPE_CHECKING:
     from assistant.config import Settings
-    from assistant.retrieval import _BM25Snapshot
 
 Role = Literal["candidate", "hit", "context", "neighbour"]
 
@@ -76,6 +75,16 @@ class ScoredChunk:
         )
 
 
+class Snapshot(Protocol):
+    """What postprocessors read of the committed BM25 snapshot (``assistant.retrieval``)."""
+
+    committed: set[str]  # chunk ids of every committed chunk
+    node_ids: list[str]  # chunk id by position
+    position: dict[str, int]  # position by chunk id
+    by_position: dict[tuple[str, int], int]  # position by (doc_id, chunk_index)
+    retriever: Any  # ``.corpus``: one flat metadata dict per position
+
+
 @dataclass
 class QueryContext:
     """What a postprocessor may read about the query: the text, ``k`` hits wanted, the settings
@@ -84,7 +93,7 @@ class QueryContext:
     query: str
     k: int
     settings: Settings
-    snapshot: _BM25Snapshot
+    snapshot: Snapshot
     extras: dict[str, Any] = field(default_factory=dict)
 
 
