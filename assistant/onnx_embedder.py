@@ -51,7 +51,7 @@ from assistant.embedding import (
 )
 from assistant.types import AssistantError
 
-EXPORT_VERSION = 1  # part of meta.json: bump when the export recipe changes
+EXPORT_VERSION = 2  # part of meta.json: bump when the export recipe changes
 MIN_PROBE_COSINE = 0.9999
 PAD_SLACK = 1.3  # a batch's padded size may be at most this times its real tokens
 ONNX_FILE = "model.onnx"
@@ -123,11 +123,11 @@ def export(settings: Settings, *, quiet: bool = False) -> Path:
     """Export the configured model to ONNX (once: an existing valid export is kept); returns the folder."""
     model_dir = model_path(settings)
     target = onnx_dir(settings, model_dir)
-    if (target / META_FILE).is_file() and (target / ONNX_FILE).is_file():
+    if _current(target):
         return target
     _check_exportable(model_dir)
     with _export_lock(target):
-        if (target / META_FILE).is_file():
+        if _current(target):
             return target
         if not quiet:
             print(f"exporting the embedding model to ONNX once: {target}", file=sys.stderr)
@@ -142,8 +142,18 @@ def export(settings: Settings, *, quiet: bool = False) -> Path:
     return target
 
 
-def _export_into(model_dir: Path, folder: Path, settings: Settings) -> dict[str, Any]:
-    from assistant.embedding import TorchEmbedder, set_offline_env
+def _current(folder: Path) -> bool:
+    """Whether ``folder`` holds an export made by this recipe (``EXPORT_VERSION``)."""
+    try:
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return meta.get("export_version") == EXPORT_VERSION and (folder / ONNX_FILE).is_file()
+
+
+def _export_graph(model_dir: Path, file: Path) -> Any:
+    """``torch.onnx.export`` of the transformer with pooling and normalisation; returns its config."""
+    from assistant.embedding import set_offline_env
 
     set_offline_env()
     try:
@@ -157,8 +167,8 @@ def _export_into(model_dir: Path, folder: Path, settings: Settings) -> dict[str,
         ) from exc
     import warnings
 
-    started = time.perf_counter()
-    transformer = AutoModel.from_pretrained(str(model_dir)).eval()
+    # eager attention exports as plain MatMul/Softmax, which ONNX Runtime's optimizer can fuse
+    transformer = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
 
     class Pooled(torch.nn.Module):
         """The transformer, then mean pooling over the attention mask and L2 normalisation, as
@@ -183,13 +193,24 @@ def _export_into(model_dir: Path, folder: Path, settings: Settings) -> dict[str,
         torch.onnx.export(
             Pooled(transformer),
             (ids, mask, torch.zeros_like(ids)),
-            str(folder / ONNX_FILE),
+            str(file),
             input_names=list(INPUTS),
             output_names=["sentence_embedding"],
             dynamic_axes={**{k: {0: "batch", 1: "seq"} for k in INPUTS}, "sentence_embedding": {0: "batch"}},
             opset_version=17,
             dynamo=False,
         )
+    return transformer.config
+
+
+def _export_into(model_dir: Path, folder: Path, settings: Settings) -> dict[str, Any]:
+    import torch
+
+    from assistant.embedding import TorchEmbedder
+
+    started = time.perf_counter()
+    config = _export_graph(model_dir, folder / ONNX_FILE)
+    fused = _fuse(folder / ONNX_FILE, config)
     reference = TorchEmbedder(settings, cache_size=0)
     probes = reference.encode(list(PROBES))
     return {
@@ -199,6 +220,7 @@ def _export_into(model_dir: Path, folder: Path, settings: Settings) -> dict[str,
         "max_seq_length": reference.max_seq_length,
         "torch": torch.__version__,
         "export_s": round(time.perf_counter() - started, 2),
+        "fused": fused,
         "probes": list(PROBES),
         "probe_vectors": probes.astype(float).round(7).tolist(),
     }
@@ -221,12 +243,15 @@ def quantize(settings: Settings, *, quiet: bool = False) -> Path:
             ) from exc
         if not quiet:
             print(f"quantising the ONNX embedding model to int8 once: {folder}", file=sys.stderr)
-        tmp = folder / f".{INT8_FILE}.{os.getpid()}"
+        # quantised from a plain (unfused) export: measured within 0.01 hit@5/MRR of torch on both
+        # eval sets; quantising the fused graph (all ops, or MatMul only) lost 0.011-0.012 MRR on one
+        scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.int8."))
         try:
-            quantize_dynamic(str(folder / ONNX_FILE), str(tmp), weight_type=QuantType.QInt8)
-            os.replace(tmp, folder / INT8_FILE)
+            _export_graph(model_path(settings), scratch / ONNX_FILE)
+            quantize_dynamic(str(scratch / ONNX_FILE), str(scratch / INT8_FILE), weight_type=QuantType.QInt8)
+            os.replace(scratch / INT8_FILE, folder / INT8_FILE)
         finally:
-            tmp.unlink(missing_ok=True)
+            shutil.rmtree(scratch, ignore_errors=True)
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
         probe = OnnxEmbedder(settings.model_copy(update={"embed_quantized": True}), cache_size=0)
         probe._tokenizer = probe._make_tokenizer()
@@ -243,6 +268,28 @@ def quantize(settings: Settings, *, quiet: bool = False) -> Path:
         }
         (folder / INT8_META).write_text(json.dumps(int8), encoding="utf-8")
     return folder
+
+
+def _fuse(file: Path, config: Any) -> dict[str, int]:
+    """Fuse attention, layer norms and GELU with ONNX Runtime's transformer optimizer (measured on
+    chunk texts: 6.6-7.2 -> 8.1-8.6 chunks/s, torch 8.5); the file is kept unfused when the
+    optimizer does not know the architecture. Returns the fused operator counts."""
+    try:
+        from onnxruntime.transformers import optimizer
+
+        model = optimizer.optimize_model(
+            str(file),
+            model_type="bert",
+            num_heads=int(config.num_attention_heads),
+            hidden_size=int(config.hidden_size),
+        )
+        stats = {k: int(v) for k, v in model.get_fused_operator_statistics().items() if v}
+        if not stats.get("Attention"):
+            return {}
+        model.save_model_to_file(str(file))
+        return stats
+    except Exception:  # an architecture the optimizer cannot read: the plain export still works
+        return {}
 
 
 class OnnxEmbedder(Embedder):
@@ -274,16 +321,12 @@ class OnnxEmbedder(Embedder):
             if self._session is not None:
                 return
             folder = onnx_dir(self.settings, self.path)
-            if not (folder / META_FILE).is_file():
-                folder = export(self.settings)
+            if not (folder / META_FILE).is_file() or not _current(folder):
+                folder = export(self.settings)  # missing, or made by an older recipe
             try:
                 meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 raise AssistantError(f"{folder / META_FILE} is unreadable ({exc}); {_redo(folder)}") from exc
-            if meta.get("export_version") != EXPORT_VERSION:
-                shutil.rmtree(folder, ignore_errors=True)  # an older recipe: export again
-                folder = export(self.settings)
-                meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
             file = folder / ONNX_FILE
             if self.quantized:
                 folder = quantize(self.settings)

@@ -309,7 +309,7 @@ def onnx_rows(t: Table, name: str = "onnx") -> None:
         parts, ok = [], True
         for conf, m in e["metrics"].items():
             parts.append(f"{conf}: hit@5 {m['hit_rate']} / MRR {m['mrr']}")
-            ok &= abs(m["hit_rate"] - ref["hit_rate"]) <= 0.01 and abs(m["mrr"] - ref["mrr"]) <= 0.01
+            ok &= ref["hit_rate"] - m["hit_rate"] <= 0.01 and ref["mrr"] - m["mrr"] <= 0.01  # a drop of at most 0.01
         same = "; ".join(
             f"{conf}: {len(v['differ'])} of {v['cases']} cases differ" + (f" ({', '.join(v['differ'][:4])})" if v["differ"] else "")
             for conf, v in e["identical_to_torch"].items()
@@ -318,8 +318,8 @@ def onnx_rows(t: Table, name: str = "onnx") -> None:
             f"4. {evalset} ({e['n_cases']} cases), index built / queried by",
             cmd,
             "; ".join(parts),
-            "within 0.01 of torch; answers identical",
-            ok and all(not v["differ"] for v in e["identical_to_torch"].values()),
+            "fp32: answers identical to torch; int8: hit@5/MRR drop ≤ 0.01",
+            ok and all(not v["differ"] for k, v in e["identical_to_torch"].items() if "int8" not in k),
             same,
         )
 
