@@ -302,7 +302,6 @@ class _BM25Snapshot:
         return terms, matched, rare
 
 
-
 class Retriever:
     """Retrieves passages from one index; safe to share between threads.
 
