@@ -103,20 +103,22 @@ def import_breakdown(index: Path, backend: str, top: int = 8) -> dict[str, Any]:
         timeout=600,
     )
     cumulative: dict[str, float] = {}
+    loaded: set[str] = set()
     for line in done.stderr.splitlines():
         if not line.startswith("import time:") or "|" not in line:
             continue
-        _, cum, name = (x.strip() for x in line[len("import time:") :].split("|"))
-        if not cum.isdigit():
+        _, cum, name = (x for x in line[len("import time:") :].split("|"))
+        if not cum.strip().isdigit():
             continue
-        if not name.startswith(" ") and "." not in name.strip():  # a top-level import
+        loaded.add(name.strip())
+        if not name[1:].startswith(" ") and "." not in name.strip():  # imported at the top level
             key = name.strip()
             cumulative[key] = max(cumulative.get(key, 0.0), int(cum) / 1e6)
     biggest = dict(sorted(cumulative.items(), key=lambda kv: -kv[1])[:top])
     return {
         "total_import_s": round(sum(cumulative.values()), 3),
         "largest_s": {k: round(v, 3) for k, v in biggest.items()},
-        "heavy_loaded": [m for m in HEAVY if m.split(".")[0] in cumulative],
+        "heavy_loaded": [m for m in HEAVY if m in loaded],
     }
 
 
