@@ -107,7 +107,28 @@ class Assistant:
             export(self.settings)  # once, while torch is loaded anyway: later queries need no torch
         if record is not None and record != embedder.identity():
             write_embedder_record(self.index_dir, embedder.identity())
+        if self.settings.sentence_vectors:
+            self.store_sentences(rebuild=rebuild)
         return report
+
+    def store_sentences(self, *, rebuild: bool = False) -> int:
+        """Embed the sentences of committed chunks that the index's sentence store lacks (what
+        ingest does when ``settings.sentence_vectors``); returns how many were added. Skipped
+        while another ingest holds the lock: that one fills the store when it finishes."""
+        from assistant.postprocessors import ScoredChunk
+        from assistant.sentence_store import chunk_sentences, fill
+        from assistant.store import IndexBusyError, index_lock
+
+        snap = self.retriever.snapshot()
+        if snap is None:
+            return 0
+        corpus = snap.retriever.corpus
+        texts = [ScoredChunk.from_stored(cid, c).text for cid, c in zip(snap.node_ids, corpus, strict=True)]
+        try:
+            with index_lock(self.index_dir):
+                return fill(self.index_dir, chunk_sentences(texts), self.ingest_embedder(), rebuild=rebuild)
+        except IndexBusyError:
+            return 0
 
     def ingest_embedder(self) -> Any:
         """The embedder ingestion uses: the injected one, else :func:`~assistant.embedding.open_embedder`
@@ -176,8 +197,14 @@ class Assistant:
             if name not in self._backends:
                 if name == "extractive":
                     from assistant.answer.extractive import ExtractiveBackend
+                    from assistant.sentence_store import SentenceStore, StoredSentences
 
-                    self._backends[name] = ExtractiveBackend(self.settings, self.embedder)
+                    # sentence vectors stored at ingest first, the shared embedder for the rest
+                    store = SentenceStore(self.index_dir, self.embedder.model_id)
+                    embedder = self.embedder
+                    if self.settings.sentence_vectors:
+                        embedder = StoredSentences(self.embedder, store)
+                    self._backends[name] = ExtractiveBackend(self.settings, embedder)
                 elif name in ("openai", "ollama"):
                     from assistant.answer.generative import make_generative_backend
 

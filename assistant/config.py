@@ -60,6 +60,13 @@ class Settings(BaseSettings):
         "$XDG_CACHE_HOME/corpus-assistant (~/.cache/corpus-assistant).",
     )
 
+    sentence_vectors: bool = Field(
+        True,
+        description="Embed every chunk's sentences at ingest and keep them in the index "
+        "(sentences/, about 1.5 KB each), so answers need not embed them at question time "
+        "(see benchmarks/README.md for the ingest cost and the answer latency).",
+    )
+
     # --- chunking --------------------------------------------------------------------
     chunk_tokens: int = Field(
         200,

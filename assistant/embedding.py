@@ -331,29 +331,45 @@ def llama_embedding(embedder: Embedder) -> BaseEmbedding:
 
 
 class TorchEmbedder(Embedder):
-    """sentence-transformers on torch, loaded from the local model folder (never downloads)."""
+    """sentence-transformers on torch, loaded from the local model folder (never downloads).
+
+    Loads lazily, at the first encode: an ingest that finds nothing to embed never imports torch."""
 
     backend = "torch"
 
     def __init__(self, settings: Settings, cache_size: int = 512) -> None:
         super().__init__(cache_size=cache_size)
-        set_offline_env()
-        path = model_path(settings)
-        import torch
-
-        if settings.embed_threads:
-            torch.set_num_threads(settings.embed_threads)
-        from sentence_transformers import SentenceTransformer
-
-        try:
-            self.st = SentenceTransformer(str(path), device="cpu")
-        except OSError as exc:
-            raise AssistantError(f"cannot load the embedding model from {path}: {exc}") from exc
-        self.path = path
+        self.settings = settings
+        self.path = model_path(settings)
         self.batch_size = settings.embed_batch_size
-        self.dim = int(self.st.get_embedding_dimension() or model_dim(path))
-        self.max_seq_length = int(self.st.max_seq_length or 512)
-        self.model_id = model_id_for(path, model_hash(path, cache_dir(settings)))
+        self.dim = model_dim(self.path)
+        self.max_seq_length = word_piece_limit(self.path)
+        self.model_id = model_id_for(self.path, model_hash(self.path, cache_dir(settings)))
+        self._st: Any = None
+        self._load_lock = threading.Lock()
+
+    @property
+    def st(self) -> Any:
+        """The loaded ``SentenceTransformer``."""
+        with self._load_lock:
+            if self._st is None:
+                set_offline_env()
+                import torch
+
+                if self.settings.embed_threads:
+                    torch.set_num_threads(self.settings.embed_threads)
+                from sentence_transformers import SentenceTransformer
+
+                try:
+                    self._st = SentenceTransformer(str(self.path), device="cpu")
+                except OSError as exc:
+                    raise AssistantError(f"cannot load the embedding model from {self.path}: {exc}") from exc
+                dim = int(self._st.get_embedding_dimension() or self.dim)
+                if dim != self.dim:
+                    raise AssistantError(
+                        f"{self.path} gives {dim}-dimensional vectors, its config.json says {self.dim}"
+                    )
+            return self._st
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         # sentence-transformers sorts the texts of one call by length before batching
@@ -365,6 +381,15 @@ class TorchEmbedder(Embedder):
             show_progress_bar=False,
         )
         return np.asarray(out, dtype=np.float32)
+
+
+def word_piece_limit(model_dir: Path) -> int:
+    """``max_seq_length`` of ``sentence_bert_config.json`` (what sentence-transformers truncates at)."""
+    try:
+        cfg = json.loads((model_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))
+        return int(cfg.get("max_seq_length") or 512)
+    except (OSError, ValueError):
+        return 512
 
 
 # ----------------------------------------------------------------------------- choosing one

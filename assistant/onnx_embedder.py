@@ -48,6 +48,7 @@ from assistant.embedding import (
     model_id_for,
     model_name,
     model_path,
+    word_piece_limit,
 )
 from assistant.types import AssistantError
 
@@ -80,14 +81,6 @@ def onnx_dir(settings: Settings, model_dir: Path | None = None) -> Path:
     model_dir = model_dir or model_path(settings)
     cache = cache_dir(settings)
     return cache / "onnx" / f"{model_name(model_dir)}-{model_hash(model_dir, cache)[:16]}"
-
-
-def _max_seq_length(model_dir: Path) -> int:
-    try:
-        cfg = json.loads((model_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))
-        return int(cfg.get("max_seq_length") or 512)
-    except (OSError, ValueError):
-        return 512
 
 
 def _check_exportable(model_dir: Path) -> None:
@@ -309,7 +302,7 @@ class OnnxEmbedder(Embedder):
         if self.quantized:
             self.model_id += "+int8"  # other vectors: an index built with fp32 (or torch) refuses them
         self.dim = model_dim(self.path)
-        self.max_seq_length = _max_seq_length(self.path)
+        self.max_seq_length = word_piece_limit(self.path)
         self.batch_size = settings.embed_batch_size
         self._session: Any = None
         self._tokenizer: Any = None

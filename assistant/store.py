@@ -247,8 +247,8 @@ def remove_stale_files(index_dir: Path, keep: set[str] | None = None) -> None:
         name = path.name
         if name in keep:
             continue
-        if name.startswith(_BM25_VERSION_PREFIX) and path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
+        if name.startswith((_BM25_VERSION_PREFIX, ".sentences-")) and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)  # a snapshot or sentence store half written
         elif name.startswith((".bm25-link-", f".{DOCSTORE_FILE}.", f".{PENDING_FILE}.")):
             with contextlib.suppress(OSError):
                 path.unlink()

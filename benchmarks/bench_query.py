@@ -62,7 +62,7 @@ def build_grown(src: Path, dest: Path, size: int, seed: int = 0) -> dict[str, An
     stamp = dest / ".grown"
     key = json.dumps({"src": str(src), "src_mtime": (src / "docstore.json").stat().st_mtime_ns, "size": size})
     if stamp.exists() and stamp.read_text() == key:
-        return {"reused": True}
+        return {"reused": True, **store_sentences(dest)}
     common.fresh_dir(dest)
     started = time.perf_counter()
     client = chromadb.PersistentClient(
@@ -129,15 +129,29 @@ def build_grown(src: Path, dest: Path, size: int, seed: int = 0) -> dict[str, An
     all_nodes.sort(key=lambda n: (n.metadata.get("doc_id", ""), n.metadata.get("chunk_index", 0)))
     write_bm25(all_nodes, dest, _fingerprint(docstore.get_all_document_hashes()))
     bm25_s = time.perf_counter() - t
+    sentences = store_sentences(dest)
     stamp.write_text(key)
     return {
         "reused": False,
+        **sentences,
         "chunks": written,
         "copies": copies,
         "noise_sigma": round(sigma, 5),
         "chroma_and_docstore_s": round(chroma_s, 1),
         "bm25_s": round(bm25_s, 1),
     }
+
+
+def store_sentences(index: Path) -> dict[str, Any]:
+    """The sentence store ``Assistant.ingest`` would leave (``Settings.sentence_vectors``)."""
+    from assistant import Assistant, Settings
+    from assistant.sentence_store import STORE_DIR
+
+    if (index / STORE_DIR / "meta.json").exists():
+        return {}
+    t = time.perf_counter()
+    added = Assistant.open(index, Settings(index_dir=index)).store_sentences()
+    return {"sentences_added": added, "sentences_s": round(time.perf_counter() - t, 1)}
 
 
 # ============================================================================= workers
@@ -207,7 +221,21 @@ def worker_latency(index: Path, n_questions: int, ask: bool, filtered: bool) -> 
             "cold": common.summary_ms(cold),
             "refused": refused,
             "cold_cache_cleared": True,
+            "sentence_store": settings.sentence_vectors,
         }
+        # the same cold questions without the sentence vectors stored at ingest (before this change)
+        plain = Assistant.open(
+            index_dir=index,
+            settings=settings.model_copy(update={"sentence_vectors": False}),
+            embedder=embedder,
+        )
+        cold_plain: list[float] = []
+        for q in questions:
+            embedder.clear_caches()
+            t = time.perf_counter()
+            plain.ask(q)
+            cold_plain.append(time.perf_counter() - t)
+        out["ask_extractive"]["cold_without_store"] = common.summary_ms(cold_plain)
     return out
 
 

@@ -327,9 +327,10 @@ def base_index() -> Path:
     """An index of the shipped corpus built with ``assistant ingest`` (UI, load and eval benchmarks)."""
     index = TMP / "base-index"
     stamp = index / ".built"
-    if stamp.exists():
+    if stamp.exists() and (index / "sentences" / "meta.json").exists():
         return index
-    fresh_dir(index)
+    if not stamp.exists():
+        fresh_dir(index)
     progress(f"building {rel(index)} with assistant ingest")
     done = subprocess.run(
         [*assistant_cli(), "ingest", str(CORPUS), "--index", str(index), "--json"],
