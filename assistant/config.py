@@ -42,7 +42,8 @@ class Settings(BaseSettings):
         "auto",
         description="What runs the embedding model: onnx (ONNX Runtime on the model exported once "
         "from the packaged weights; no torch in the process), torch (sentence-transformers), or "
-        "auto (onnx for queries and ingestion; see benchmarks/README.md).",
+        "auto (ONNX Runtime for queries, and for ingestion while its throughput is at least "
+        "torch's: see benchmarks/README.md).",
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts embedded per batch.")
     embed_threads: int | None = Field(

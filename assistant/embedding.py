@@ -395,9 +395,10 @@ def word_piece_limit(model_dir: Path) -> int:
 # ----------------------------------------------------------------------------- choosing one
 
 Purpose = Literal["query", "ingest"]
-# what ``embed_backend="auto"`` ingests with: the one with the higher chunks/s in
-# benchmarks/results/onnx.json (ONNX Runtime is used for ingestion only where it is at least as fast)
-AUTO_INGEST: Literal["torch", "onnx"] = "torch"
+# what ``embed_backend="auto"`` ingests with: ONNX Runtime, whose chunks/s equals torch's
+# (benchmarks/results/onnx.json: 1.00x, five alternating runs) and which spares an ingest torch's
+# import and model load (5-7 s) and memory (a server that ingests uploads never loads torch)
+AUTO_INGEST: Literal["torch", "onnx"] = "onnx"
 
 
 def open_embedder(settings: Settings, purpose: Purpose = "query", *, cache_size: int = 512) -> Embedder:
