@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -96,7 +97,16 @@ def test_committed_filter_and_diversity_on_made_up_chunks() -> None:
     from assistant.postprocessors.committed import CommittedChunks
     from assistant.postprocessors.diversify import DocumentDiversity
 
-    snap = SimpleNamespace(committed={"a1", "a2", "a3", "b1"})
+    spans = {"a1": ("A", 0, 100), "a2": ("A", 100, 200), "a3": ("A", 10, 105), "b1": ("B", 0, 100)}
+    corpus = [
+        {"doc_id": d, "start_char": a, "end_char": b, "_node_content": json.dumps({"text": f"text of {cid}"})}
+        for cid, (d, a, b) in spans.items()
+    ]
+    snap = SimpleNamespace(
+        committed=set(spans),
+        position={cid: i for i, cid in enumerate(spans)},
+        retriever=SimpleNamespace(corpus=corpus),
+    )
     query = QueryContext(query="q", k=2, settings=Settings(), snapshot=snap)  # type: ignore[arg-type]
     nodes = [
         _chunk("a1", "A", 1.0, 0, 100),
@@ -106,8 +116,10 @@ def test_committed_filter_and_diversity_on_made_up_chunks() -> None:
         _chunk("x9", "X", 2.0, 0, 100),  # not committed: an ingest is writing it
     ]
     bm25_only_zero = ScoredChunk("b1", "", {"doc_id": "B"}, 0.0, None, 0.0)
+    nodes[0].text, nodes[0].metadata = "", {}  # Chroma mid-rewrite: the snapshot's copy is used
     kept = CommittedChunks().postprocess_nodes([*nodes, bm25_only_zero], query)
     assert [n.chunk_id for n in kept] == ["a1", "a2", "a3", "b1"]
+    assert kept[0].text == "text of a1" and kept[0].metadata["end_char"] == 100
     out = DocumentDiversity(0.15).postprocess_nodes(kept, query)
     hits = [n.chunk_id for n in out if n.role == "hit"]
     assert hits == ["a1", "b1"], "the second document beats a second passage of the first"
