@@ -13,7 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and pinned: 2.13.0 is the CPU build; an unpinned torch pulls gigabytes of CUDA.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,onnx]'
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# the embedding model exported to ONNX once (user cache, keyed by the model's hash): queries need no torch
+	HF_HUB_OFFLINE=1 $(BIN)/python -m assistant.onnx_embedder
 	touch $(STAMP)
 
 install: $(STAMP) ocr-deps

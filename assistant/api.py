@@ -50,14 +50,16 @@ class Assistant:
 
     def __init__(self, settings: Settings, index_dir: Path, embedder: Any = None) -> None:
         from assistant.catalogue import CatalogueReader
-        from assistant.embedding import Embedder
+        from assistant.embedding import as_embedder, open_embedder
         from assistant.retrieval import Retriever
 
         self.settings = settings
         self.index_dir = index_dir
-        self.embedder = embedder or Embedder(settings)
+        self._injected = embedder is not None
+        self.embedder = as_embedder(embedder) if embedder is not None else open_embedder(settings, "query")
         self.retriever = Retriever(settings, index_dir, self.embedder)
         self._catalogue = CatalogueReader(index_dir)
+        self._ingest_embedder: Any = None
         self._backends: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -67,7 +69,11 @@ class Assistant:
     ) -> Assistant:
         """Open (or create, empty) the index at ``index_dir`` (default ``settings.index_dir``).
 
-        ``embedder`` lets several assistants share one loaded model (an ``assistant.embedding.Embedder``).
+        ``embedder`` replaces the configured one (``settings.embed_backend``) for queries and
+        ingestion: an :class:`assistant.embedding.Embedder`, or any object with ``encode(texts)``,
+        ``model_id`` and ``dim`` (several assistants can share one loaded model this way). Questions
+        to an index built with another ``model_id`` or dimension, and ingests into it without
+        ``rebuild``, raise an :class:`AssistantError` naming both models and the fix.
         """
         settings = settings or Settings()
         path = Path(index_dir) if index_dir is not None else settings.index_dir
@@ -80,13 +86,64 @@ class Assistant:
     def ingest(
         self, path: str | Path | None = None, *, rebuild: bool = False, progress: bool = False
     ) -> IngestReport:
-        """Bring the index in line with the corpus folder ``path`` (default ``settings.corpus_dir``)."""
+        """Bring the index in line with the corpus folder ``path`` (default ``settings.corpus_dir``).
+
+        The index records the embedder that built it (``embedder.json``); an index built with
+        another model is refused unless ``rebuild``."""
+        from assistant.embedding import check_compatible
         from assistant.ingest import ingest
+        from assistant.store import read_embedder_record, write_embedder_record
 
         corpus = Path(path) if path is not None else self.settings.corpus_dir
-        return ingest(
-            corpus, self.index_dir, self.settings, self.embedder, rebuild=rebuild, progress=progress
-        )
+        embedder = self.ingest_embedder()
+        record = read_embedder_record(self.index_dir)
+        if not rebuild:
+            check_compatible(record, embedder, self.index_dir)
+        if record is None:  # a new index (or one from before records): say now what builds it
+            write_embedder_record(self.index_dir, embedder.identity())
+        report = ingest(corpus, self.index_dir, self.settings, embedder, rebuild=rebuild, progress=progress)
+        if embedder.backend == "torch" and self.embedder.backend == "onnx":
+            from assistant.onnx_embedder import export
+
+            export(self.settings)  # once, while torch is loaded anyway: later queries need no torch
+        if record is not None and record != embedder.identity():
+            write_embedder_record(self.index_dir, embedder.identity())
+        if self.settings.sentence_vectors:
+            self.store_sentences(rebuild=rebuild)
+        return report
+
+    def store_sentences(self, *, rebuild: bool = False) -> int:
+        """Embed the sentences of committed chunks that the index's sentence store lacks (what
+        ingest does when ``settings.sentence_vectors``); returns how many were added. Skipped
+        while another ingest holds the lock: that one fills the store when it finishes."""
+        from assistant.postprocessors import ScoredChunk
+        from assistant.sentence_store import chunk_sentences, fill
+        from assistant.store import IndexBusyError, index_lock
+
+        snap = self.retriever.snapshot()
+        if snap is None:
+            return 0
+        corpus = snap.retriever.corpus
+        texts = [ScoredChunk.from_stored(cid, c).text for cid, c in zip(snap.node_ids, corpus, strict=True)]
+        try:
+            with index_lock(self.index_dir):
+                return fill(self.index_dir, chunk_sentences(texts), self.ingest_embedder(), rebuild=rebuild)
+        except IndexBusyError:
+            return 0
+
+    def ingest_embedder(self) -> Any:
+        """The embedder ingestion uses: the injected one, else :func:`~assistant.embedding.open_embedder`
+        for ingestion (the query embedder when they are the same kind)."""
+        from assistant.embedding import open_embedder
+
+        if self._injected:
+            return self.embedder
+        with self._lock:
+            if self._ingest_embedder is None:
+                candidate = open_embedder(self.settings, "ingest")
+                same = type(candidate) is type(self.embedder)
+                self._ingest_embedder = self.embedder if same else candidate
+            return self._ingest_embedder
 
     def documents(self) -> list[dict[str, Any]]:
         """The ingested documents, sorted by doc_id, from the index's catalogue:
@@ -125,8 +182,14 @@ class Assistant:
             if name not in self._backends:
                 if name == "extractive":
                     from assistant.answer.extractive import ExtractiveBackend
+                    from assistant.sentence_store import SentenceStore, StoredSentences
 
-                    self._backends[name] = ExtractiveBackend(self.settings, self.embedder)
+                    # sentence vectors stored at ingest first, the shared embedder for the rest
+                    store = SentenceStore(self.index_dir, self.embedder.model_id)
+                    embedder = self.embedder
+                    if self.settings.sentence_vectors:
+                        embedder = StoredSentences(self.embedder, store)
+                    self._backends[name] = ExtractiveBackend(self.settings, embedder)
                 elif name in ("openai", "ollama"):
                     from assistant.answer.generative import make_generative_backend
 

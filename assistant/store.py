@@ -9,6 +9,8 @@ Layout of an index folder::
                        ``catalogue.json``, see catalogue.py); swapped atomically, so a reader always
                        finds a complete snapshot
     pending.json       while an ingest changes Chroma: the documents it rewrites (see ingest.py)
+    embedder.json      the embedder that built the index: model_id, dim, backend (queries with
+                       an embedder of another model_id or dim are refused)
     .lock              held by the one ingest that may write at a time
 """
 
@@ -37,6 +39,7 @@ DOCSTORE_FILE = "docstore.json"
 BM25_DIR = "bm25"
 STATE_FILE = "state.json"
 PENDING_FILE = "pending.json"
+EMBEDDER_FILE = "embedder.json"
 _BM25_VERSION_PREFIX = ".bm25-"
 
 
@@ -95,16 +98,40 @@ def chroma_client(settings: Settings, index_dir: Path) -> Any:
     return chromadb.PersistentClient(path=str(index_dir / "chroma"), settings=chroma_settings)
 
 
-def vector_store(settings: Settings, index_dir: Path) -> ChromaVectorStore:
-    """LlamaIndex's ``ChromaVectorStore`` over our collection (cosine space; we always pass our
-    own embeddings, so Chroma's downloading default embedding function is never used)."""
-    from llama_index.vector_stores.chroma import ChromaVectorStore
-
+def chroma_collection(settings: Settings, index_dir: Path) -> Any:
+    """Our Chroma collection, created when missing (cosine space; we always pass our own
+    embeddings, so Chroma's downloading default embedding function is never used)."""
     client = chroma_client(settings, index_dir)
-    collection = client.get_or_create_collection(
+    return client.get_or_create_collection(
         settings.collection, metadata={"hnsw:space": "cosine"}, embedding_function=None
     )
-    return ChromaVectorStore(chroma_collection=collection)
+
+
+def vector_store(settings: Settings, index_dir: Path) -> ChromaVectorStore:
+    """LlamaIndex's ``ChromaVectorStore`` over :func:`chroma_collection` (for ingestion; queries
+    read the collection directly and never import LlamaIndex)."""
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    return ChromaVectorStore(chroma_collection=chroma_collection(settings, index_dir))
+
+
+def read_embedder_record(index_dir: Path) -> dict[str, Any] | None:
+    """What the index recorded about the embedder that built it (``embedder.json``), or None."""
+    try:
+        data = json.loads((index_dir / EMBEDDER_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise AssistantError(
+            f"{index_dir / EMBEDDER_FILE} is damaged ({exc.__class__.__name__}); "
+            "run `assistant ingest --rebuild` to rebuild the index"
+        ) from exc
+    return data if isinstance(data, dict) else None
+
+
+def write_embedder_record(index_dir: Path, identity: dict[str, Any]) -> None:
+    """Record which embedder and model build this index (``{"model_id", "dim", "backend"}``)."""
+    atomic_write_text(index_dir / EMBEDDER_FILE, json.dumps(identity, indent=1, sort_keys=True))
 
 
 def load_docstore(index_dir: Path) -> SimpleDocumentStore:
@@ -227,8 +254,8 @@ def remove_stale_files(index_dir: Path, keep: set[str] | None = None) -> None:
         name = path.name
         if name in keep:
             continue
-        if name.startswith(_BM25_VERSION_PREFIX) and path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
+        if name.startswith((_BM25_VERSION_PREFIX, ".sentences-")) and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)  # a snapshot or sentence store half written
         elif name.startswith((".bm25-link-", f".{DOCSTORE_FILE}.", f".{PENDING_FILE}.")):
             with contextlib.suppress(OSError):
                 path.unlink()

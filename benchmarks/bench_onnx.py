@@ -1,22 +1,27 @@
-"""The ONNX embedding path against torch (benchmark row 4).
+"""The ONNX Runtime embedder against torch (benchmark row 4). Installs nothing: the package's own
+export (``assistant.onnx_embedder``, made by ``make install``) is what is measured.
 
-1. ``Settings(embed_backend="onnx")`` as shipped: load the ``Embedder``, ``assistant ingest`` and
-   ``assistant eval run`` with ``ASSISTANT_EMBED_BACKEND=onnx``; what happens is recorded verbatim.
-2. Because that path does not load here, a stand-in (``ort_embedder.py``: the packaged weights exported
-   with ``torch.onnx.export`` and run by onnxruntime) shows what an ONNX path would give:
-   * throughput: torch ``SentenceTransformer.encode`` vs onnxruntime on the same chunk texts, fresh
-     interpreters, alternating, medians; also the largest difference between the two embeddings;
-   * quality: an index built by each backend from the shipped corpus, then the full eval set:
-     torch with ``assistant eval run evals/rare_earths.yaml --index DIR``, onnxruntime through the same
-     runner (``assistant.evals.runner.run_eval``) with the stand-in embedder; hit_rate and mrr compared.
+1. Export: a fresh export of the packaged model into a scratch cache (time, file size), then the
+   load-time validation (cosine to the stored torch vectors on the probe set).
+2. Throughput, side by side: ``TorchEmbedder.encode`` vs ``OnnxEmbedder.encode`` on the same chunk
+   texts (title + chunk, as ingestion embeds them), fresh interpreters in alternating order,
+   medians; the question-embedding latency of each; the largest cosine gap between the two.
+   ``embed_backend="auto"`` ingests with ONNX only if its chunks/s is at least torch's
+   (``assistant.embedding.AUTO_INGEST`` follows this row).
+3. Quality on every eval set: an index built by each backend from the shipped corpus, then
+   ``assistant eval run`` with queries on torch and on ONNX (and the default: torch-built index,
+   ONNX queries); hit_rate/MRR, and whether answers, retrieved and cited documents are identical.
+   The int8 variant (``embed_quantized``) is measured the same way: it is offered only while its
+   hit@5 and MRR stay within 0.01 of torch's on every eval set.
 
-    python benchmarks/bench_onnx.py [--install-deps] [--repeats 2] [--limit N]
+    python benchmarks/bench_onnx.py [--repeats 3] [--texts 174]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -28,293 +33,232 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
 SCRIPT = "bench_onnx.py"
-ONNX_PKGS = ["onnx==1.23.2", "ml_dtypes"]
+EVAL_SETS = ("rare_earths.yaml", "rare_earths_extra.yaml")
+QUESTION = "What was China's rare earth mine production in 2024?"
 
 
 # ============================================================================= workers
 
 
-def worker_official() -> dict[str, Any]:
-    """Try the shipped ONNX setting; report exactly what happens."""
-    import traceback
+def chunk_texts(n: int) -> list[str]:
+    """What ingestion embeds for the shipped corpus's chunks: ``title: <title>\\n\\n<chunk>``."""
+    from assistant.config import Settings
+    from assistant.store import chroma_collection
 
-    from assistant import Settings
-    from assistant.embedding import Embedder
+    index = common.base_index()
+    got = chroma_collection(Settings(index_dir=index), index).get(include=["documents", "metadatas"])
+    texts = [
+        f"title: {m.get('title', '')}\n\n{d}" for d, m in zip(got["documents"], got["metadatas"], strict=True)
+    ]
+    return (texts * (1 + n // max(1, len(texts))))[:n]
 
-    started = time.perf_counter()
-    try:
-        emb = Embedder(Settings(embed_backend="onnx"))
-        vec = emb.encode(["rare earth oxide production"])
-        return {"loads": True, "dim": int(vec.shape[1]), "seconds": round(time.perf_counter() - started, 2)}
-    except Exception as exc:
-        tb = traceback.extract_tb(exc.__traceback__)
-        return {
-            "loads": False,
-            "error_type": type(exc).__name__,
-            "error": str(exc)[:600],
-            "raised_at": f"{tb[-1].filename.split('site-packages/')[-1]}:{tb[-1].lineno}" if tb else None,
-            "seconds": round(time.perf_counter() - started, 2),
-        }
+
+def env_for(backend: str) -> dict[str, str]:
+    """Settings of a backend name: torch, onnx, or int8 (ONNX with ``embed_quantized``)."""
+    if backend == "int8":
+        return common.offline_env(ASSISTANT_EMBED_BACKEND="onnx", ASSISTANT_EMBED_QUANTIZED="true")
+    return common.offline_env(ASSISTANT_EMBED_BACKEND=backend)
+
+
+def make(backend: str) -> Any:
+    from assistant.config import Settings
+    from assistant.embedding import TorchEmbedder
+    from assistant.onnx_embedder import OnnxEmbedder
+
+    if backend == "torch":
+        return TorchEmbedder(Settings(), cache_size=0)
+    e = OnnxEmbedder(Settings(embed_quantized=backend == "int8"), cache_size=0)
+    e.load()
+    return e
 
 
 def worker_throughput(backend: str, n_texts: int) -> dict[str, Any]:
     import numpy as np
-    from bench_ingest import embed_texts
 
-    texts = embed_texts(common.CORPUS)[:n_texts]
+    texts = chunk_texts(n_texts)
     t = time.perf_counter()
-    if backend == "torch":
-        from sentence_transformers import SentenceTransformer
-
-        model = SentenceTransformer(common.model_path(), device="cpu")
-
-        def encode(xs: list[str]) -> Any:
-            return model.encode(xs, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
-    else:
-        import ort_embedder
-
-        ort_embedder.ensure_onnx_importable()
-        path = ort_embedder.onnx_path()
-        export_info = ort_embedder.export(common.model_path(), path) if not path.exists() else None
-        enc = ort_embedder.OrtEncoder(common.model_path(), path)
-        encode = enc.encode
+    emb = make(backend)
     load_s = time.perf_counter() - t
-    encode(["warm up"])
+    emb.encode(texts[:4])  # warm-up
     t = time.perf_counter()
-    vecs = encode(texts)
+    vecs = emb.encode(texts)
     seconds = time.perf_counter() - t
-    out_path = common.TMP / "onnx" / f"vectors-{backend}.npy"
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out_path, np.asarray(vecs, dtype=np.float32))
-    res = {
+    q = []
+    for _ in range(20):
+        t = time.perf_counter()
+        emb.encode_query(QUESTION)
+        q.append(time.perf_counter() - t)
+    np.save(common.TMP / "onnx" / f"vectors-{backend}.npy", vecs)
+    return {
         "backend": backend,
         "texts": len(texts),
         "seconds": round(seconds, 3),
         "chunks_per_s": round(len(texts) / seconds, 2),
-        "load_s": round(load_s, 2),
+        "load_s": round(load_s, 3),
+        "query": common.summary_ms(q),
     }
-    if backend == "onnx" and export_info:
-        res["export"] = export_info
-    return res
 
 
-def worker_eval_ort(index: Path, out_dir: Path, limit: int | None) -> dict[str, Any]:
-    import ort_embedder
+def worker_export(cache: Path) -> dict[str, Any]:
+    """A fresh export into ``cache`` (what ``make install`` does once), then a validated load."""
+    import numpy as np
 
-    from assistant import Assistant, Settings
-    from assistant.evals.dataset import load_eval_sets, select_cases
-    from assistant.evals.report import write_report
-    from assistant.evals.runner import run_eval
+    from assistant.config import Settings
+    from assistant.onnx_embedder import META_FILE, ONNX_FILE, OnnxEmbedder, export
 
-    ort_embedder.ensure_onnx_importable()
-    settings = Settings(index_dir=index)
-    assistant = Assistant.open(
-        index_dir=index, settings=settings, embedder=ort_embedder.make_embedder(settings)
-    )
+    settings = Settings(embed_cache_dir=cache)
     t = time.perf_counter()
-    report = assistant.ingest(common.CORPUS)
-    ingest_s = time.perf_counter() - t
-    cases = select_cases(load_eval_sets([str(common.EVALSET)]), tags=(), limit=limit)
-    result = run_eval(assistant, cases, progress=False, eval_sets=[str(common.EVALSET)])
-    write_report(result, str(out_dir))
+    folder = export(settings, quiet=True)
+    export_s = time.perf_counter() - t
+    meta = json.loads((folder / META_FILE).read_text())
+    emb = OnnxEmbedder(settings)
+    t = time.perf_counter()
+    emb.load()
+    load_s = time.perf_counter() - t
+    got = emb.encode(meta["probes"])
+    want = np.asarray(meta["probe_vectors"], dtype=np.float32)
     return {
-        "ingest_s": round(ingest_s, 2),
-        "chunks": report.chunks_written,
-        "metrics": result["metrics"],
-        "n_cases": result["n_cases"],
+        "export_s": round(export_s, 2),
+        "onnx_mib": round((folder / ONNX_FILE).stat().st_size / 2**20, 1),
+        "validated_load_s": round(load_s, 3),
+        "probe_min_cosine": float((got * want).sum(axis=1).min()),
+        "model_id": emb.model_id,
     }
 
 
 # ============================================================================= driver
 
 
-def install_deps() -> dict[str, Any]:
-    """``pip install --target results/tmp/pydeps onnx`` (the exporter needs it; the project does not)."""
-    try:
-        sys.path.append(str(common.PYDEPS))
-        import onnx  # noqa: F401
-
-        return {"installed": False, "present": True}
-    except ImportError:
-        pass
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--no-deps",
-        "--target",
-        str(common.PYDEPS),
-        *ONNX_PKGS,
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    return {"installed": done.returncode == 0, "command": " ".join(cmd[2:]), "stderr": done.stderr[-500:]}
-
-
-def cli(args: list[str], env: dict[str, str], timeout: float = 1800) -> dict[str, Any]:
+def ingest(index: Path, backend: str, log: Path) -> dict[str, Any]:
+    common.fresh_dir(index)
     t = time.perf_counter()
     done = subprocess.run(
-        [*common.assistant_cli(), *args],
+        [*common.assistant_cli(), "ingest", str(common.CORPUS), "--index", str(index), "--json"],
         capture_output=True,
         text=True,
-        env=env,
+        env=env_for(backend),
         cwd=common.REPO,
-        timeout=timeout,
+        timeout=3600,
     )
-    return {
-        "command": "assistant " + " ".join(args),
-        "exit_code": done.returncode,
-        "seconds": round(time.perf_counter() - t, 2),
-        "stdout_tail": done.stdout[-800:],
-        "stderr_tail": "\n".join(line for line in done.stderr.splitlines() if "%|" not in line)[-1500:],
-    }
+    log.open("a").write(done.stderr[-4000:])
+    if done.returncode != 0:
+        raise RuntimeError(f"ingest with {backend} failed: {done.stderr[-2000:]}")
+    return {"seconds": round(time.perf_counter() - t, 1), **json.loads(done.stdout.strip().splitlines()[-1])}
 
 
-def run(repeats: int, n_texts: int, limit: int | None, do_install: bool) -> dict[str, Any]:
+def evaluate(index: Path, backend: str, evalset: str, out: Path) -> dict[str, Any]:
+    common.fresh_dir(out)
+    done = subprocess.run(
+        [
+            *common.assistant_cli(),
+            "eval",
+            "run",
+            str(common.REPO / "evals" / evalset),
+            "--index",
+            str(index),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env_for(backend),
+        cwd=common.REPO,
+        timeout=3600,
+    )
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    return {"exit_code": done.returncode, "report": report}
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Which cases differ between two eval reports (answer text, retrieved or cited documents)."""
+    keys = ("answer", "retrieved_doc_ids", "cited_doc_ids", "refused")
+    differ = [x["id"] for x, y in zip(a["cases"], b["cases"], strict=True) if any(x[k] != y[k] for k in keys)]
+    return {"cases": len(a["cases"]), "differ": differ}
+
+
+def run(repeats: int, n_texts: int) -> dict[str, Any]:
+    log = common.TMP / "logs" / "onnx.log"
+    (common.TMP / "onnx").mkdir(parents=True, exist_ok=True)
+    out: dict[str, Any] = {}
+    common.progress("onnx: fresh export into a scratch cache")
+    scratch = common.TMP / "onnx" / "export-cache"
+    shutil.rmtree(scratch, ignore_errors=True)
+    out["export"] = common.run_worker(SCRIPT, ["export", str(scratch)], log=log)
+    common.progress(f"  {out['export']}")
+    runs: dict[str, list[dict[str, Any]]] = {"onnx": [], "torch": [], "int8": []}
+    for r in range(repeats):
+        for backend in ("onnx", "torch", "int8") if r % 2 == 0 else ("int8", "torch", "onnx"):
+            res = common.run_worker(SCRIPT, ["throughput", backend, str(n_texts)], log=log)
+            runs[backend].append(res)
+            common.progress(
+                f"  {backend}: {res['chunks_per_s']} chunks/s, question p50 {res['query']['p50_ms']} ms"
+            )
     import numpy as np
 
-    log = common.TMP / "logs" / "onnx.log"
-    base = common.TMP / "onnx"
-    base.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Any] = {}
-
-    common.progress("onnx: the shipped setting (embed_backend='onnx')")
-    out["official"] = {"embedder": common.run_worker(SCRIPT, ["official"], log=log)}
-    onnx_env = common.offline_env(ASSISTANT_EMBED_BACKEND="onnx")
-    idx = common.fresh_dir(base / "index-official-onnx")
-    out["official"]["ingest_cli"] = cli(
-        ["ingest", str(common.CORPUS), "--index", str(idx), "--json"], onnx_env
-    )
-    out["official"]["eval_cli"] = cli(
-        [
-            "eval",
-            "run",
-            str(common.EVALSET),
-            "--index",
-            str(idx),
-            "--out",
-            str(base / "eval-official-onnx"),
-            "--no-progress",
-            *(["--limit", str(limit)] if limit else []),
-        ],
-        onnx_env,
-    )
-    common.progress(f"  {out['official']['embedder']}")
-
-    if do_install:
-        out["deps"] = install_deps()
-    try:
-        sys.path.append(str(common.PYDEPS))
-        import onnx  # noqa: F401
-    except ImportError:
-        out["standin"] = {"skipped": "the onnx package is missing; run with --install-deps"}
-        return out
-
-    common.progress("onnx stand-in: throughput torch vs onnxruntime")
-    runs: dict[str, list[dict[str, Any]]] = {"torch": [], "onnx": []}
-    for rep in range(repeats):
-        for backend in ["torch", "onnx"] if rep % 2 == 0 else ["onnx", "torch"]:
-            res = common.run_worker(SCRIPT, ["throughput", backend, "--texts", str(n_texts)], log=log)
-            common.progress(f"  {backend}: {res['chunks_per_s']} chunks/s")
-            runs[backend].append(res)
-    a = np.load(base / "vectors-torch.npy")
-    b = np.load(base / "vectors-onnx.npy")
-    med = {k: common.median([r["chunks_per_s"] for r in v]) for k, v in runs.items()}
-    pairs = [o["chunks_per_s"] / t["chunks_per_s"] for t, o in zip(runs["torch"], runs["onnx"], strict=True)]
-    standin: dict[str, Any] = {
-        "throughput": {
-            "runs": runs,
-            "median_chunks_per_s": med,
-            "onnx_over_torch": round(common.median(pairs), 3),
-            "max_abs_diff": float(np.abs(a - b).max()),
-            "min_cosine": float((a * b).sum(1).min()),
+    a = np.load(common.TMP / "onnx" / "vectors-onnx.npy")
+    b = np.load(common.TMP / "onnx" / "vectors-torch.npy")
+    med = {k: round(common.median([x["chunks_per_s"] for x in v]), 2) for k, v in runs.items()}
+    out["throughput"] = {
+        "texts": n_texts,
+        "runs": runs,
+        "median_chunks_per_s": med,
+        "onnx_over_torch": round(med["onnx"] / med["torch"], 3),
+        "int8_over_torch": round(med["int8"] / med["torch"], 3),
+        "query_p50_ms": {k: common.median([x["query"]["p50_ms"] for x in v]) for k, v in runs.items()},
+        "min_cosine_onnx_torch": float((a * b).sum(axis=1).min()),
+    }
+    common.progress(f"  throughput {out['throughput']['median_chunks_per_s']}")
+    indexes = {b: common.TMP / "onnx" / f"index-{b}" for b in ("torch", "onnx", "int8")}
+    out["ingest"] = {}
+    for backend, index in indexes.items():
+        common.progress(f"onnx: ingest the shipped corpus with {backend}")
+        out["ingest"][backend] = ingest(index, backend, log)
+    configs = {  # name: (index built by, queries on)
+        "torch/torch": ("torch", "torch"),
+        "onnx/onnx": ("onnx", "onnx"),
+        "torch/onnx (default)": ("torch", "onnx"),
+        "int8/int8 (embed_quantized)": ("int8", "int8"),
+    }
+    out["eval"] = {}
+    for evalset in EVAL_SETS:
+        reports = {}
+        for name, (built, queried) in configs.items():
+            common.progress(f"onnx: eval {evalset}, index {built}, queries {queried}")
+            res = evaluate(
+                indexes[built], queried, evalset, common.TMP / "onnx" / f"eval-{evalset}-{built}-{queried}"
+            )
+            reports[name] = res["report"]
+        ref = reports["torch/torch"]
+        out["eval"][evalset] = {
+            "n_cases": ref["n_cases"],
+            "metrics": {
+                n: {m: r["metrics"][m] for m in ("hit_rate", "mrr", "key_fact_recall")}
+                for n, r in reports.items()
+            },
+            "identical_to_torch": {n: _same(ref, r) for n, r in reports.items() if n != "torch/torch"},
         }
-    }
-
-    common.progress("onnx stand-in: eval, torch index via the CLI")
-    tidx = common.base_index()  # built with `assistant ingest corpus --index DIR` (shared with ui/load)
-    env = common.offline_env()
-    standin["torch_index"] = str(tidx)
-    tout = base / "eval-torch"
-    standin["torch_eval_cli"] = cli(
-        [
-            "eval",
-            "run",
-            str(common.EVALSET),
-            "--index",
-            str(tidx),
-            "--out",
-            str(tout),
-            "--no-progress",
-            *(["--limit", str(limit)] if limit else []),
-        ],
-        env,
-    )
-    torch_metrics = json.loads((tout / "report.json").read_text())["metrics"]
-    common.progress("onnx stand-in: eval, onnxruntime index")
-    oidx = common.fresh_dir(base / "index-onnx")
-    res = common.run_worker(
-        SCRIPT,
-        ["eval-ort", str(oidx), str(base / "eval-onnx"), *(["--limit", str(limit)] if limit else [])],
-        log=log,
-    )
-    keys = (
-        "hit_rate",
-        "mrr",
-        "ndcg",
-        "key_fact_recall",
-        "citation_precision",
-        "refusal_accuracy",
-        "answer_similarity",
-        "latency_ms_p50",
-    )
-    standin["eval"] = {
-        "torch": {k: torch_metrics.get(k) for k in keys},
-        "onnx": {k: res["metrics"].get(k) for k in keys},
-        "onnx_ingest_s": res["ingest_s"],
-        "n_cases": res["n_cases"],
-    }
-    standin["eval"]["drop"] = {
-        k: round(torch_metrics[k] - res["metrics"][k], 4)
-        for k in ("hit_rate", "mrr")
-        if torch_metrics.get(k) is not None
-    }
-    common.progress(f"  torch {standin['eval']['torch']}\n  onnx {standin['eval']['onnx']}")
-    out["standin"] = standin
+        common.progress(f"  {out['eval'][evalset]['metrics']}")
     return out
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         common.set_offline()
-        p = argparse.ArgumentParser()
-        p.add_argument("what")
-        p.add_argument("args", nargs="*")
-        p.add_argument("--texts", type=int, default=174)
-        p.add_argument("--limit", type=int, default=0)
-        a = p.parse_args(sys.argv[2:])
-        if a.what == "official":
-            common.emit(worker_official())
-        elif a.what == "throughput":
-            common.emit(worker_throughput(a.args[0], a.texts))
-        elif a.what == "eval-ort":
-            common.emit(worker_eval_ort(Path(a.args[0]), Path(a.args[1]), a.limit or None))
+        kind, *rest = sys.argv[2:]
+        if kind == "throughput":
+            common.emit(worker_throughput(rest[0], int(rest[1])))
+        else:
+            common.emit(worker_export(Path(rest[0])))
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--texts", type=int, default=174, help="chunk texts for the throughput comparison")
-    parser.add_argument("--limit", type=int, default=0, help="first N eval cases only (default: all)")
-    parser.add_argument(
-        "--install-deps", action="store_true", help="pip install onnx into results/tmp/pydeps"
-    )
-    parser.add_argument("--name", default="onnx")
+    parser.add_argument("--repeats", type=int, default=3, help="throughput runs per backend")
+    parser.add_argument("--texts", type=int, default=174, help="chunk texts embedded per run")
     a = parser.parse_args()
-    result = run(a.repeats, a.texts, a.limit or None, a.install_deps)
+    result = run(a.repeats, a.texts)
     result["command"] = "python benchmarks/bench_onnx.py " + " ".join(sys.argv[1:])
-    common.write_result(a.name, result)
+    common.write_result("onnx", result)
 
 
 if __name__ == "__main__":

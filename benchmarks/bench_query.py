@@ -7,10 +7,12 @@ original), written through LlamaIndex's ``ChromaVectorStore``, with a docstore a
 written by ``assistant.store.write_bm25``: the same layout ``assistant ingest`` leaves.
 
 Latency is measured in a fresh interpreter per index on the eval-set questions, each asked once per
-mode, with the query-embedding cache disabled (``Embedder(settings, cache_size=0)``), so every
-number includes embedding the question. ``ask`` (extractive) runs the same questions twice: with the
-sentence-embedding cache cleared before every question ("cold", a question about passages never seen)
-and in one pass with the caches kept ("warm", a server that has answered the earlier questions).
+mode, with the query-embedding cache disabled (``open_embedder(settings, cache_size=0)``), so every
+number includes embedding the question. The default (ONNX Runtime) query path runs first;
+with ``--backends onnx torch`` the torch path is measured in the same run, side by side.
+``ask`` (extractive) runs the same questions twice: with the sentence-embedding cache cleared
+before every question ("cold", a question about passages never seen) and in one pass with the
+caches kept ("warm", a server that has answered the earlier questions).
 
     python benchmarks/bench_query.py --sizes 1000 10000 100000
 """
@@ -60,7 +62,7 @@ def build_grown(src: Path, dest: Path, size: int, seed: int = 0) -> dict[str, An
     stamp = dest / ".grown"
     key = json.dumps({"src": str(src), "src_mtime": (src / "docstore.json").stat().st_mtime_ns, "size": size})
     if stamp.exists() and stamp.read_text() == key:
-        return {"reused": True}
+        return {"reused": True, **store_sentences(dest)}
     common.fresh_dir(dest)
     started = time.perf_counter()
     client = chromadb.PersistentClient(
@@ -127,9 +129,11 @@ def build_grown(src: Path, dest: Path, size: int, seed: int = 0) -> dict[str, An
     all_nodes.sort(key=lambda n: (n.metadata.get("doc_id", ""), n.metadata.get("chunk_index", 0)))
     write_bm25(all_nodes, dest, _fingerprint(docstore.get_all_document_hashes()))
     bm25_s = time.perf_counter() - t
+    sentences = store_sentences(dest)
     stamp.write_text(key)
     return {
         "reused": False,
+        **sentences,
         "chunks": written,
         "copies": copies,
         "noise_sigma": round(sigma, 5),
@@ -138,16 +142,28 @@ def build_grown(src: Path, dest: Path, size: int, seed: int = 0) -> dict[str, An
     }
 
 
+def store_sentences(index: Path) -> dict[str, Any]:
+    """The sentence store ``Assistant.ingest`` would leave (``Settings.sentence_vectors``)."""
+    from assistant import Assistant, Settings
+    from assistant.sentence_store import STORE_DIR
+
+    if (index / STORE_DIR / "meta.json").exists():
+        return {}
+    t = time.perf_counter()
+    added = Assistant.open(index, Settings(index_dir=index)).store_sentences()
+    return {"sentences_added": added, "sentences_s": round(time.perf_counter() - t, 1)}
+
+
 # ============================================================================= workers
 
 
 def worker_latency(index: Path, n_questions: int, ask: bool, filtered: bool) -> dict[str, Any]:
     from assistant import Assistant, Settings
-    from assistant.embedding import Embedder
+    from assistant.embedding import open_embedder
 
-    settings = Settings(index_dir=index)
+    settings = Settings(index_dir=index)  # ASSISTANT_EMBED_BACKEND from the driver picks the path
     t = time.perf_counter()
-    embedder = Embedder(settings, cache_size=0)  # every question embedded: no query cache
+    embedder = open_embedder(settings, cache_size=0)  # every question embedded: no query cache
     assistant = Assistant.open(index_dir=index, settings=settings, embedder=embedder)
     open_s = time.perf_counter() - t
     t = time.perf_counter()
@@ -179,6 +195,7 @@ def worker_latency(index: Path, n_questions: int, ask: bool, filtered: bool) -> 
             times["hybrid+doc"].append(time.perf_counter() - t)
     out: dict[str, Any] = {
         "index": str(index),
+        "backend": embedder.backend,
         "chunks": chunks,
         "open_s": round(open_s, 3),
         "snapshot_load_s": round(snapshot_s, 3),
@@ -194,10 +211,8 @@ def worker_latency(index: Path, n_questions: int, ask: bool, filtered: bool) -> 
             answer = assistant.ask(q)
             warm.append(time.perf_counter() - t)
             refused += answer.refused
-        sent_cache = getattr(embedder, "_sent_cache", None)
         for q in questions:
-            if sent_cache is not None:
-                sent_cache.clear()
+            embedder.clear_caches()  # cold: no sentence seen before
             t = time.perf_counter()
             assistant.ask(q)
             cold.append(time.perf_counter() - t)
@@ -205,8 +220,22 @@ def worker_latency(index: Path, n_questions: int, ask: bool, filtered: bool) -> 
             "warm": common.summary_ms(warm),
             "cold": common.summary_ms(cold),
             "refused": refused,
-            "cold_cache_cleared": sent_cache is not None,
+            "cold_cache_cleared": True,
+            "sentence_store": settings.sentence_vectors,
         }
+        # the same cold questions without the sentence vectors stored at ingest (before this change)
+        plain = Assistant.open(
+            index_dir=index,
+            settings=settings.model_copy(update={"sentence_vectors": False}),
+            embedder=embedder,
+        )
+        cold_plain: list[float] = []
+        for q in questions:
+            embedder.clear_caches()
+            t = time.perf_counter()
+            plain.ask(q)
+            cold_plain.append(time.perf_counter() - t)
+        out["ask_extractive"]["cold_without_store"] = common.summary_ms(cold_plain)
     return out
 
 
@@ -258,18 +287,14 @@ t = time.perf_counter()
 def step(name):
     global t
     now = time.perf_counter(); steps[name] = round(now - t, 3); t = now
-import assistant; step("assistant (config, types)")
-import torch; step("torch")
-import transformers; step("transformers")
-import sentence_transformers; step("sentence_transformers")
-import llama_index.core; step("llama_index.core")
-import llama_index.embeddings.huggingface; step("llama_index.embeddings.huggingface")
-import chromadb; step("chromadb")
-from llama_index.vector_stores.chroma import ChromaVectorStore; step("llama_index.vector_stores.chroma")
-from llama_index.retrievers.bm25 import BM25Retriever; step("llama_index.retrievers.bm25 (bm25s, PyStemmer)")
+import assistant; step("assistant (types)")
 from assistant import Assistant, Settings
-a = Assistant.open(index_dir=sys.argv[1], settings=Settings(index_dir=sys.argv[1]))
-step("Assistant.open (model load, Chroma client)")
+s = Settings(index_dir=sys.argv[1]); step("assistant.config (pydantic-settings)")
+import chromadb; step("chromadb")
+import onnxruntime, tokenizers; step("onnxruntime, tokenizers")
+import bm25s, Stemmer; step("bm25s (scipy), PyStemmer")
+a = Assistant.open(index_dir=sys.argv[1], settings=s); step("Assistant.open (Chroma client)")
+a.embedder.encode(["warm"]); step("ONNX session load + probe validation")
 a.retriever.chunk_count(); step("BM25 snapshot load")
 a.retrieve("What was China's rare earth mine production in 2024?"); step("first retrieve")
 a.ask("What was China's rare earth mine production in 2024?"); step("first ask (same question)")
@@ -329,6 +354,7 @@ def run(
     ask_size: int,
     src: Path | None = None,
     passive_sizes: list[int] | None = None,
+    backends: list[str] | None = None,
 ) -> dict[str, Any]:
     log = common.TMP / "logs" / "query.log"
     src = src or source_index()
@@ -351,9 +377,11 @@ def run(
             args += ["--questions", str(n_questions)]
         if size == ask_size:
             args.append("--ask")
-        variants = {"": {}}
+        variants: dict[str, dict[str, str]] = {"": {}}
+        if "torch" in (backends or []):
+            variants["torch"] = {"ASSISTANT_EMBED_BACKEND": "torch"}
         if size in (passive_sizes or []):
-            variants["passive"] = {"OMP_WAIT_POLICY": "PASSIVE"}
+            variants["passive"] = {"OMP_WAIT_POLICY": "PASSIVE", "ASSISTANT_EMBED_BACKEND": "torch"}
         for label, extra in variants.items():
             common.progress(f"query latency at {size} chunks {label}")
             res = common.run_worker(SCRIPT, args, log=log, env=common.offline_env(**extra))
@@ -407,11 +435,20 @@ def main() -> None:
         type=int,
         nargs="*",
         default=[],
-        help="sizes measured a second time with OMP_WAIT_POLICY=PASSIVE (the recommended fix)",
+        help="sizes measured again on torch with OMP_WAIT_POLICY=PASSIVE",
+    )
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        default=["onnx", "torch"],
+        choices=["onnx", "torch"],
+        help="query paths measured side by side (onnx = the default, torch = sentence-transformers)",
     )
     parser.add_argument("--name", default="query")
     a = parser.parse_args()
-    result = run(a.sizes, a.questions or None, a.startup_runs, a.ask_size, a.source, a.passive_sizes)
+    result = run(
+        a.sizes, a.questions or None, a.startup_runs, a.ask_size, a.source, a.passive_sizes, a.backends
+    )
     result["command"] = "python benchmarks/bench_query.py " + " ".join(sys.argv[1:])
     common.write_result(a.name, result)
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 import report
 
-STEPS = ("ingest", "query", "threads", "onnx", "ui", "load")
+STEPS = ("ingest", "query", "lean", "threads", "onnx", "ui", "load")
 
 
 def plan(profile: str) -> dict[str, list[str]]:
@@ -45,17 +45,18 @@ def plan(profile: str) -> dict[str, list[str]]:
         "query": f"bench_query.py --source {small} --sizes 350 10000 --ask-size 10000 --questions 30 "
         "--startup-runs 1",
         "threads": "bench_threads.py --repeats 1 --questions 10 --texts 16",
-        "onnx": "bench_onnx.py --install-deps --repeats 1 --texts 64 --limit 30",
+        "lean": "bench_lean.py --runs 3 --questions 30",
+        "onnx": "bench_onnx.py --repeats 1 --texts 64",
         "ui": "bench_ui.py --questions 5",
         "load": "bench_load.py --gradio 10 --api 40 --distinct 20",
     }
     default = {
         "ingest": "bench_ingest.py --sizes 1000 5000 --methods raw ours li-default --large-methods ours "
         "--reingest-repeats 2",
-        "query": "bench_query.py --sizes 1000 10000 100000 --questions 40 --passive-sizes 100000 "
-        "--startup-runs 2",
+        "query": "bench_query.py --sizes 1000 10000 100000 --questions 40 --startup-runs 2",
+        "lean": "bench_lean.py --runs 5 --questions 100",
         "threads": "bench_threads.py --repeats 1",
-        "onnx": "bench_onnx.py --install-deps --repeats 1 --texts 96",
+        "onnx": "bench_onnx.py --repeats 2",
         "ui": "bench_ui.py --questions 20",
         "load": "bench_load.py --gradio 50 --api 200",
     }
@@ -63,9 +64,9 @@ def plan(profile: str) -> dict[str, list[str]]:
         **default,
         "ingest": "bench_ingest.py --sizes 1000 5000 --repeats 2 --large-methods raw ours li-default li-200 "
         "--reingest-repeats 3",
-        "query": "bench_query.py --sizes 1000 10000 100000 --passive-sizes 1000 10000 100000",
+        "query": "bench_query.py --sizes 1000 10000 100000",
         "threads": "bench_threads.py --repeats 2",
-        "onnx": "bench_onnx.py --install-deps --repeats 2",
+        "onnx": "bench_onnx.py --repeats 3",
     }
     chosen = {"quick": quick, "default": default, "full": full}[profile]
     return {name: cmd.split() for name, cmd in chosen.items()}

@@ -25,11 +25,11 @@ def _writes_go_to_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def embedder():
-    """The real all-MiniLM-L6-v2, loaded once per session."""
+    """The real all-MiniLM-L6-v2 as queries run it (ONNX Runtime), loaded once per session."""
     from assistant import Settings
-    from assistant.embedding import Embedder
+    from assistant.embedding import open_embedder
 
-    return Embedder(Settings())
+    return open_embedder(Settings())
 
 
 @pytest.fixture(scope="session")

@@ -195,9 +195,9 @@ def index_state(index_dir: Path) -> IndexState:
 
     from assistant.catalogue import CATALOGUE_FILE, Catalogue
     from assistant.config import Settings
-    from assistant.store import all_chunks, load_docstore, vector_store
+    from assistant.store import all_chunks, chroma_collection, load_docstore
 
-    collection = vector_store(Settings(index_dir=index_dir), index_dir).client
+    collection = chroma_collection(Settings(index_dir=index_dir), index_dir)
     chroma = {
         i: (str(m.get("doc_id")), text, str(m.get("title", "")), str(m.get("date", "")))
         for i, text, m in all_chunks(collection)

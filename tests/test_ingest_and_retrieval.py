@@ -72,7 +72,7 @@ def test_modify_remove_and_bad_file(make_assistant, corpus_copy, tmp_path):
     third = a.ingest(corpus)
     assert third.removed == 1
     assert {h.doc_id for h in a.retrieve("soybeans fentanyl", k=5)} <= {"reex_china_two_rare_earth_bases"}
-    collection = a.retriever.store._collection
+    collection = a.retriever.collection
     assert collection.count() == a.retriever.chunk_count()
 
 

@@ -254,3 +254,23 @@ def clean_quote(text: str) -> str:
         items = [ln.rstrip(";,.") for ln in lines[1:]]
         return re.sub(r"\s+", " ", f"{lines[0]} {'; '.join(items)}.")
     return re.sub(r"\s+", " ", " ".join(lines))
+
+
+def unit_texts(text: str, title: str = "") -> list[str]:
+    """The scoring texts of the candidate units of one passage text on its own (what ingestion
+    embeds ahead of questions, so an answer finds its units' vectors stored)."""
+    passage = Hit(
+        rank=1,
+        score=1.0,
+        text=text,
+        doc_id="",
+        title=title,
+        publisher="",
+        url=None,
+        date=None,
+        page=None,
+        chunk_id="",
+        start_char=0,
+        end_char=len(text),
+    )
+    return [c.scoring for c in candidates([passage])]
