@@ -50,7 +50,8 @@ class Assistant:
 
     def __init__(self, settings: Settings, index_dir: Path, embedder: Any = None) -> None:
         from assistant.catalogue import CatalogueReader
-        from assistant.embedding import as_embedder, open_embedder
+        from assistant.embedders import open_embedder
+        from assistant.embedding import as_embedder
         from assistant.retrieval import Retriever
 
         self.settings = settings
@@ -132,9 +133,9 @@ class Assistant:
             return 0
 
     def ingest_embedder(self) -> Any:
-        """The embedder ingestion uses: the injected one, else :func:`~assistant.embedding.open_embedder`
+        """The embedder ingestion uses: the injected one, else :func:`~assistant.embedders.open_embedder`
         for ingestion (the query embedder when they are the same kind)."""
-        from assistant.embedding import open_embedder
+        from assistant.embedders import open_embedder
 
         if self._injected:
             return self.embedder

@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -390,28 +390,6 @@ def word_piece_limit(model_dir: Path) -> int:
         return int(cfg.get("max_seq_length") or 512)
     except (OSError, ValueError):
         return 512
-
-
-# ----------------------------------------------------------------------------- choosing one
-
-Purpose = Literal["query", "ingest"]
-# what ``embed_backend="auto"`` ingests with: ONNX Runtime, whose chunks/s equals torch's
-# (benchmarks/results/onnx.json: 1.00x, five alternating runs) and which spares an ingest torch's
-# import and model load (5-7 s) and memory (a server that ingests uploads never loads torch)
-AUTO_INGEST: Literal["torch", "onnx"] = "onnx"
-
-
-def open_embedder(settings: Settings, purpose: Purpose = "query", *, cache_size: int = 512) -> Embedder:
-    """The embedder ``settings.embed_backend`` asks for: ``torch``, ``onnx``, or ``auto``: ONNX
-    Runtime for queries, and for ingestion the faster of the two on chunk-sized texts
-    (:data:`AUTO_INGEST`, measured side by side by ``benchmarks/bench_onnx.py``)."""
-    backend = settings.embed_backend
-    on_torch = backend == "torch" or (backend == "auto" and purpose == "ingest" and AUTO_INGEST == "torch")
-    if on_torch and not settings.embed_quantized:  # int8 vectors exist on ONNX Runtime only
-        return TorchEmbedder(settings, cache_size)
-    from assistant.onnx_embedder import OnnxEmbedder
-
-    return OnnxEmbedder(settings, cache_size=cache_size)
 
 
 def check_compatible(record: dict[str, Any] | None, embedder: Embedder, where: Path) -> None:

@@ -27,7 +27,7 @@ def _writes_go_to_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def embedder():
     """The real all-MiniLM-L6-v2 as queries run it (ONNX Runtime), loaded once per session."""
     from assistant import Settings
-    from assistant.embedding import open_embedder
+    from assistant.embedders import open_embedder
 
     return open_embedder(Settings())
 

@@ -113,7 +113,7 @@ def test_the_int8_variant_is_another_model_id_and_needs_onnx(embedder) -> None:
     from pydantic import ValidationError
 
     from assistant import Settings
-    from assistant.embedding import open_embedder
+    from assistant.embedders import open_embedder
 
     int8 = open_embedder(Settings(embed_quantized=True), "ingest")
     assert int8.backend == "onnx" and int8.model_id == embedder.model_id + "+int8"

@@ -537,7 +537,7 @@ def test_eval_report_with_openai_backend_never_contains_the_key(
 def test_onnx_backend_that_cannot_load_is_a_clear_error(tmp_path: Path) -> None:
     """``ASSISTANT_EMBED_BACKEND=onnx`` either works or says why and what to do; no traceback."""
     from assistant.config import Settings
-    from assistant.embedding import open_embedder
+    from assistant.embedders import open_embedder
 
     try:
         open_embedder(Settings(index_dir=tmp_path / "idx", embed_backend="onnx")).encode(["a question"])

@@ -189,7 +189,9 @@ _AUX = frozenset(
     "is are was were be been being do does did has have had can could will would shall should may might "
     "must the a an this that these those its their his her our your my".split()
 )
-_VERBS = frozenset("is are was were do does did has have had can could will would shall should may might must".split())
+_VERBS = frozenset(
+    "is are was were do does did has have had can could will would shall should may might must".split()
+)
 _STOP_SCAN = frozenset("of in for on at by from with to during between among after before since".split())
 _LIST_NOUNS = re.compile(
     r"\b(?:types|kinds|forms|symptoms|signs|features|components|elements|steps|stages|factors|categories|"
