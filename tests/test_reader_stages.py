@@ -9,7 +9,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from assistant.answer.analysis import analyse, clauses, needs_conversation, scoring_text
+from assistant.answer.analysis import analyse, clauses, name_in, names, needs_conversation, scoring_text
 from assistant.answer.base import not_answered, rewrite_follow_up
 from assistant.answer.candidates import (
     candidates,
@@ -85,6 +85,19 @@ def test_coordinated_years_ask_for_two_figures() -> None:
         "How much zorblat did Veltria export in 2021",
     ]
     assert {a.kind for a in q.aspects} == {"quantity"}
+
+
+def test_multi_word_names_of_a_question_and_where_they_are_found() -> None:
+    assert names("How does the Zorblat Security Partnership fund mills?") == ["Zorblat Security Partnership"]
+    assert names("What Did The Velt Mill Produce?") == []  # Title Case: no telling names
+    assert names("Veltria exports zorblat?") == []
+    assert name_in("Department of Trade", ["a report of the department of trade's office"])
+    assert not name_in("Zorblat Security Partnership", ["zorblat security is a partnership of mills"])
+
+
+def test_a_carried_subject_stays_with_its_question() -> None:
+    assert clauses("And its reserves? (Veltria zorblat 2021)") == ["And its reserves? (Veltria zorblat 2021)"]
+    assert clauses("What is zorblat? Where is it mined?") == ["What is zorblat", "Where is it mined"]
 
 
 def test_a_clause_of_two_words_stays_with_the_one_before() -> None:

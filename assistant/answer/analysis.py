@@ -12,15 +12,17 @@ import re
 from dataclasses import dataclass, field
 
 from assistant.answer.kinds import Kind, asked_kind
-from assistant.answer.text import WORD, bigrams, specific_terms, terms, word_count
+from assistant.answer.text import WORD, bigrams, specific_terms, stem, terms, word_count
 
 _WH = (
     r"what|which|who|whom|whose|when|where|how|why|in what|in which|on what|at what|for what|to what|"
     r"did|does|do|is|are|was|were|has|have|had|can|could|will|would|should"
 )
 # ", and what …" / " and which …" / "; how …": a new clause asking its own question
+# (a follow-up's carried subject, "… (China rare earth mine production)", stays with its question)
 _CLAUSE = re.compile(
-    rf"(?:,\s*|\s+)(?:and|but|also|as well as)\s+(?=(?:{_WH})\b)|;\s*(?=(?:{_WH})\b)|\?\s+(?=\S)", re.I
+    rf"(?:,\s*|\s+)(?:and|but|also|as well as)\s+(?=(?:{_WH})\b)|;\s*(?=(?:{_WH})\b)|\?\s+(?=[^\s(])",
+    re.I,
 )
 # "in 2022 and in 2024", "for China and for Japan", "in 2022 and 2024"
 _COORDINATED = re.compile(
@@ -38,6 +40,44 @@ _SOURCE_CLAUSE = re.compile(
     r"proclamation|statement|analysis|data|table|text),\s*",
     re.IGNORECASE,
 )
+
+
+_NAME_WORD = r"(?:[A-Z][a-z]+(?:[A-Z][a-z]+)*|[A-Z]{2,})(?:-[A-Za-z]+)*"
+_NAME_RUN = re.compile(rf"\b{_NAME_WORD}(?:\s+(?:(?:of|and|for|the|de|on)\s+)*{_NAME_WORD})+\b")
+_SMALL = frozenset("of and for the de on".split())
+
+
+def names(question: str) -> list[str]:
+    """Multi-word names of a question ("Minerals Security Partnership", "Critical Raw Materials
+    Act"): runs of capitalised words, the question's first word aside. A question in Title Case
+    has no telling names."""
+    words = re.findall(r"[A-Za-z][A-Za-z'’-]*", question)[1:]
+    if len(words) >= 4 and sum(w[0].isupper() for w in words) >= 0.75 * len(words):
+        return []
+    out = []
+    for m in _NAME_RUN.finditer(question):
+        run = m.group(0).split()
+        if m.start() == 0 or re.search(r"[?!.]\s*$", question[: m.start()]):
+            run = run[1:]
+        while run and run[0].lower() in _SMALL:
+            run = run[1:]
+        if sum(1 for w in run if w.lower() not in _SMALL) >= 2:
+            out.append(" ".join(run))
+    return out
+
+
+def name_in(name: str, texts: list[str]) -> bool:
+    """Whether the words of ``name`` occur together, in order, in one of ``texts`` (case, hyphens
+    and small words aside: "Department of Commerce" in "the department of commerce's")."""
+    want = [stem(w) for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in _SMALL]
+    if not want:
+        return True
+    for text in texts:
+        toks = [stem(w) for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _SMALL]
+        n = len(want)
+        if any(toks[i : i + n] == want for i in range(len(toks) - n + 1)):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -68,6 +108,7 @@ class Question:
     aspects: tuple[Aspect, ...]
     terms: frozenset[str] = field(default_factory=frozenset)
     specific: frozenset[str] = field(default_factory=frozenset)
+    names: tuple[str, ...] = ()
 
     @property
     def kind(self) -> Kind:
@@ -140,6 +181,7 @@ def analyse(question: str) -> Question:
         aspects=tuple(aspects),
         terms=frozenset(terms(text, frame=False) or terms(text)),
         specific=frozenset(terms(" ".join(specific_terms(text)))),
+        names=tuple(names(text)),
     )
 
 

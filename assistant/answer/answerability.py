@@ -41,6 +41,7 @@ ANSWERABILITY_FEATURES: tuple[str, ...] = (
     "figures_match",  # the aspect's figures and years in the best unit or its headers
     "max_figures_match",
     "unknown",  # share of the aspect's names and figures found nowhere in the corpus
+    "names",  # share of the question's multi-word names found whole in a passage or a title
 )
 _COLUMNS = ("sim", "lex", "lex_context", "specific", "specific_context", "phrase")
 
@@ -88,6 +89,7 @@ def aspect_features(reading: Reading, j: int, best: int) -> np.ndarray:
             float(f[best, fig]),
             float(f[:, fig].max()),
             (len(aspect.specific & reading.unknown) / len(aspect.specific)) if aspect.specific else 0.0,
+            reading.names_found,
         ]
     )
 

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from assistant.answer.analysis import Question, analyse
+from assistant.answer.analysis import Question, analyse, name_in
 from assistant.answer.candidates import Candidate, candidates
 from assistant.answer.scoring import Context, cheap_features, cheap_score, full_features, probability
 from assistant.answer.text import stem
@@ -40,6 +40,7 @@ class Reading:
     prob: np.ndarray
     context: Context | None = None
     unknown: frozenset[str] = frozenset()  # stems of the question's names found nowhere in the corpus
+    names_found: float = 1.0  # share of the question's multi-word names found whole in the passages
 
 
 def read(
@@ -78,4 +79,13 @@ def read(
         prob=prob,
         context=ctx,
         unknown=frozenset(stem(w) for w in retrieval.unknown_specifics),
+        names_found=_names_found(q, passages),
     )
+
+
+def _names_found(question: Question, passages: list[Hit]) -> float:
+    """Share of the question's multi-word names that some passage or document title holds whole."""
+    if not question.names:
+        return 1.0
+    texts = [p.text for p in passages] + list({f"{p.title}. {p.publisher}" for p in passages})
+    return sum(name_in(n, texts) for n in question.names) / len(question.names)

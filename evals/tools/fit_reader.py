@@ -15,7 +15,8 @@ Reproduces ``assistant/answer/reader_weights.json`` from the development sets on
    carries to documents the fit never saw, then on everything.
 3. The ``support`` threshold is calibrated on answerable against unanswerable cases: the script
    prints the curve (refusals against false refusals per threshold) and picks the threshold that
-   maximises, averaged over the sets, refusals minus twice the false refusals.
+   maximises, averaged over the sets, refusals minus twice the false refusals, among the
+   thresholds that refuse at most 10% of any set's answerable questions.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ SETS = ["rare_earths", "rare_earths_extra", "covid_qa_dev", "covid_qa_nearmiss",
 EMB_CACHE = ROOT / "evals/out/dev-cache/embeddings.pkl"
 # the near-miss set's answerable questions repeat the COVID-QA set's: they train answerability only
 RANKING_SKIP = {"covid_qa_nearmiss"}
+MAX_FALSE_REFUSALS = 0.10  # no development set may lose more answerable questions than this
 SET_BALANCE = float(__import__("os").environ.get("SET_BALANCE", "0.5"))
 
 
@@ -299,7 +301,10 @@ def main() -> None:
         vals = [(a or 0.0) - 2 * (f or 0.0) for a, f in entry[1].values() if a is not None]
         return sum(vals) / len(vals)
 
-    best_t = max(curve, key=utility)[0]
+    def allowed(entry: tuple[float, dict[str, Any]]) -> bool:
+        return all((f or 0.0) <= MAX_FALSE_REFUSALS for _a, f in entry[1].values())
+
+    best_t = max([c for c in curve if allowed(c)] or curve, key=utility)[0]
     print(f"chosen support threshold: {best_t}")
     fitted = fitted.model_copy(update={"support": best_t})
     if args.write:
