@@ -134,20 +134,14 @@ class Assistant:
     # ------------------------------------------------------------------ answers
 
     def backend(self, name: Backend | None = None) -> Any:
-        """The answer backend called ``name`` (default ``settings.backend``), created once."""
+        """The answer backend called ``name`` (default ``settings.backend``), created once from
+        :mod:`assistant.answer.registry`."""
+        from assistant.answer import registry
+
         name = name or self.settings.backend
         with self._lock:
             if name not in self._backends:
-                if name == "extractive":
-                    from assistant.answer.extractive import ExtractiveBackend
-
-                    self._backends[name] = ExtractiveBackend(self.settings, self.embedder)
-                elif name in ("openai", "ollama"):
-                    from assistant.answer.generative import make_generative_backend
-
-                    self._backends[name] = make_generative_backend(name, self.settings)
-                else:
-                    raise AssistantError(f"unknown backend {name!r}; use extractive, openai or ollama")
+                self._backends[name] = registry.create(name, self.settings, self.embedder)
             return self._backends[name]
 
     def ask(
