@@ -35,7 +35,13 @@ from typing import Any
 
 from assistant.answer.base import AnswerBackend, Draft, content_words, rewrite_follow_up, specific_terms
 from assistant.answer.grounding import check_support
-from assistant.answer.llm_errors import connection_failure, describe_failure, http_status, redact
+from assistant.answer.llm_errors import (
+    connection_failure,
+    describe_failure,
+    format_rejected,
+    http_status,
+    redact,
+)
 from assistant.answer.prompts import (
     CITATION_QA_TEMPLATE,
     CONDENSE_PROMPT,
@@ -294,7 +300,7 @@ def post_check(reply: str, hits: list[Hit], shown: list[str] | None, question: s
         for k in claim.sources:
             h = hits[k - 1]
             support = check_support(
-                claim.text, shown[k - 1], question, embedder, meta=f"{h.title} {h.date or ''}"
+                claim.text, shown[k - 1], question, embedder, meta=f"{h.title} {h.publisher} {h.date or ''}"
             )
             if not support.supported:
                 why = why or f"source [{k}]: {support.reason}"
@@ -477,10 +483,12 @@ class GenerativeBackend(AnswerBackend):
                 raise
             except Exception as exc:
                 received = bool(reply.text)
-                status = http_status(exc)
-                if not received and status in (400, 422) and len(self._formats) > 1:
+                if not received and len(self._formats) > 1 and format_rejected(exc):
                     log.info(
-                        "%s rejected reply format %s (HTTP %s); trying the next", self.server, fmt, status
+                        "%s rejected reply format %s (HTTP %s); trying the next",
+                        self.server,
+                        fmt,
+                        http_status(exc),
                     )
                     self._formats.pop(0)
                     continue
