@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from assistant.config import Settings
@@ -61,6 +62,20 @@ def http_status(exc: BaseException) -> int | None:
         response = getattr(exc, "response", None)
         status = getattr(response, "status_code", None)
     return status if isinstance(status, int) and status > 0 else None
+
+
+def format_rejected(exc: BaseException) -> bool:
+    """True when the server refused the request's reply format: HTTP 400/415/422, or any error
+    status whose message names the format (llama-cpp-python answers an unknown
+    ``response_format`` type with HTTP 500)."""
+    status = http_status(exc)
+    if status is None:
+        return False
+    if status in (400, 415, 422):
+        return True
+    return bool(
+        re.search(r"response_format|json_schema|json_object|\bformat\b", f"{_detail(exc)} {exc}", re.I)
+    )
 
 
 def connection_failure(exc: BaseException) -> bool:
