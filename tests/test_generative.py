@@ -273,10 +273,12 @@ def test_rejected_reply_formats_step_down_to_text_once(
     server: FakeLLMServer, hits: list[Hit], embedder
 ) -> None:
     server.queue(
-        Reply.error(400, "response_format json_schema is not supported"),
-        Reply.error(422, "unknown field schema"),
+        # llama-cpp-python's answer to an unknown response_format type is an HTTP 500
+        Reply.error(500, "1 validation error: ('body', 'response_format', 'type'): Input should be 'text'"),
+        Reply.error(400, "unknown field schema"),
         GOOD,
         GOOD,
+        Reply.error(500, "CUDA out of memory"),  # any other failure is an error, in any format
     )
     backend = backend_for(server, embedder, llm_response_format="auto")
     _, first = run(backend, hits)
@@ -285,6 +287,10 @@ def test_rejected_reply_formats_step_down_to_text_once(
     assert formats == ["json_schema", "json_object", None, None]  # the server's answer is remembered
     assert server.requests[2].body["messages"][0]["content"] == system_prompt("text")
     assert first.grounding["kept"] == second.grounding["kept"] == 2
+    fresh = backend_for(server, embedder, llm_response_format="auto")
+    with pytest.raises(AssistantError, match="CUDA out of memory"):
+        run(fresh, hits)
+    assert len(server.requests) == 5
 
 
 def test_citations_renumbered_by_first_appearance_without_gaps(
