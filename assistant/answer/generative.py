@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -375,6 +376,7 @@ class GenerativeBackend(AnswerBackend):
         self.reader = reader
         fmt = settings.llm_response_format
         self._formats: list[str] = list(_FORMATS) if fmt == "auto" else [fmt]
+        self._formats_lock = threading.Lock()
 
     # ------------------------------------------------------------------ answer
 
@@ -490,7 +492,9 @@ class GenerativeBackend(AnswerBackend):
                         fmt,
                         http_status(exc),
                     )
-                    self._formats.pop(0)
+                    with self._formats_lock:  # another answer may have stepped down already
+                        if self._formats[0] == fmt and len(self._formats) > 1:
+                            self._formats.pop(0)
                     continue
                 if not received and connection_failure(exc) and attempt < s.llm_retries:
                     delay = s.llm_retry_backoff * (2**attempt)
