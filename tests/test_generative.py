@@ -88,6 +88,8 @@ ISSUE_LOOP = "The answer is: 2025-11-30\n" + "".join(
     f"Source {n}: Ruritania Trade Report, Central Bank Review.\n" for n in range(6, 400)
 )
 ISSUE_REFUSED = NOT_IN_SOURCES
+# 300 distinct made-up words: a long reply that never repeats itself (no loop to cut)
+NONSENSE = [c + v + e for c in "BDFGKLMNPRST" for v in "aeiou" for e in "nrstl"]
 
 
 def make_hit(rank: int, doc_id: str, title: str, date: str | None, start: int, text: str) -> Hit:
@@ -503,7 +505,7 @@ def test_partial_answer_carries_what_is_not_stated(server: FakeLLMServer, hits: 
 
 
 def test_token_cap_cuts_the_reply_and_says_so(server: FakeLLMServer, hits: list[Hit], embedder) -> None:
-    long = "Ruritania's exports fell 12% in 2023 [1]. " + " ".join(f"Word{i} filler{i}." for i in range(400))
+    long = "Ruritania's exports fell 12% in 2023 [1]. " + " ".join(NONSENSE) + "."
     server.queue(Reply(long, finish_reason="length"))
     _, draft = run(backend_for(server, embedder, llm_max_tokens=64), hits)
     assert any("token cap (ASSISTANT_LLM_MAX_TOKENS=64)" in w for w in draft.warnings)
@@ -514,7 +516,7 @@ def test_token_cap_cuts_the_reply_and_says_so(server: FakeLLMServer, hits: list[
 def test_a_reply_still_streaming_at_the_time_limit_is_cut_and_checked(
     server: FakeLLMServer, hits: list[Hit], embedder
 ) -> None:
-    server.queue(Reply(GOOD + " " + "More words follow here. " * 60, piece_delay=0.03))
+    server.queue(Reply(GOOD + " " + " ".join(NONSENSE), piece_delay=0.03))
     started = time.perf_counter()
     _, draft = run(backend_for(server, embedder, llm_timeout=1.5), hits)
     assert time.perf_counter() - started < 4
