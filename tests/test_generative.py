@@ -937,6 +937,7 @@ def test_support_check_rules(embedder) -> None:
     assert ok("The Department of Energy awarded Veltra Metals $12 million in 2024.")  # one verb of its own
     assert ok("The grant pays for a refinery near the US border.")  # U.S. = US
     assert ok("9 engineers were hired.")  # nine = 9
+    assert ok("The grant pays for a refinery near the U.S.-border.")  # a hyphenated word = its parts
     assert not ok("DOE granted Veltra Metals $15 million in 2024.")  # a figure the passage lacks
     assert not ok("The Department of Defense granted Veltra Metals $12 million in 2024.")  # a name it lacks
     assert not ok("The grant pays for a smelter near the U.S. border.")  # a domain word swapped in

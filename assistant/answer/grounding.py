@@ -231,7 +231,12 @@ def check_support(
         spelled = _initialisms(context)
 
         def found(term: str, source: set[str] = source, spelled: frozenset[str] = spelled) -> bool:
-            return term in source or (claim.get(term, "").isupper() and term in spelled)
+            word = claim.get(term, "")
+            if "-" in word:  # "rare-earth" is stated by "rare earth"
+                parts = [_stem(p) for p in word.split("-") if len(p) > 1 and p.lower() not in STOPWORDS]
+                if parts and all(p in source for p in parts):
+                    return True
+            return term in source or (word.isupper() and term in spelled)
 
         missing = sorted(t for t in own | asked_for if not found(t))
         absent = [t for t in claim if not found(t) and t not in missing]
