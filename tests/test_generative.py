@@ -843,7 +843,7 @@ def test_ui_shows_warnings_and_what_the_check_removed() -> None:
     )
     html = answer_html(fallback)
     assert "could not be checked against the documents, so it is not shown" in html
-    assert "these passages answer it" in html  # the warning itself
+    assert html.count("could not be checked") == 1  # the note replaces the warning saying the same
     partial = Answer(
         question="q",
         text="Exports fell [1].",

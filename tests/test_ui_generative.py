@@ -131,7 +131,7 @@ def test_fallback_is_shown_as_such(page: Page, llm: FakeLLMServer) -> None:
     llm.queue(Reply("The Party Secretary chairs the National Security Council. He was appointed in 1998."))
     ask(page, QUESTION)
     text = page.locator(FINAL).first.inner_text()
-    assert "could not be checked against the documents, so it is not shown" in text
-    assert "these passages answer it" in text
+    assert text.count("could not be checked against the documents") == 1  # said once, not twice
+    assert "so it is not shown: these passages answer the question" in text
     assert "Ding Xiufeng" in text.split("Check:")[0]  # the extractive answer, cited
     assert "National Security Council" not in text.split("Check:")[0]

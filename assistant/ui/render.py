@@ -143,7 +143,10 @@ def answer_html(answer: Answer, turn: int | None = None) -> str:
     note = grounding_note(answer)
     if note:
         notes.append(f'<div class="grounding-note">{esc(note)}</div>')
-    warnings = "".join(f"<li>{_lines(w)}</li>" for w in answer.warnings)
+    listed = answer.warnings
+    if note and (answer.grounding or {}).get("fallback"):
+        listed = listed[1:]  # warnings[0] is the fallback notice, which the note already says
+    warnings = "".join(f"<li>{_lines(w)}</li>" for w in listed)
     if warnings:
         notes.append(f"<strong>Check:</strong><ul>{warnings}</ul>")
     if notes:
