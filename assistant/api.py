@@ -177,26 +177,22 @@ class Assistant:
     # ------------------------------------------------------------------ answers
 
     def backend(self, name: Backend | None = None) -> Any:
-        """The answer backend called ``name`` (default ``settings.backend``), created once."""
+        """The answer backend called ``name`` (default ``settings.backend``), created once from
+        :mod:`assistant.answer.registry`."""
+        from assistant.answer import registry
+
         name = name or self.settings.backend
         with self._lock:
             if name not in self._backends:
-                if name == "extractive":
-                    from assistant.answer.extractive import ExtractiveBackend
-                    from assistant.sentence_store import SentenceStore, StoredSentences
+                from assistant.sentence_store import SentenceStore, StoredSentences
 
-                    # sentence vectors stored at ingest first, the shared embedder for the rest
-                    store = SentenceStore(self.index_dir, self.embedder.model_id)
-                    embedder = self.embedder
-                    if self.settings.sentence_vectors:
-                        embedder = StoredSentences(self.embedder, store)
-                    self._backends[name] = ExtractiveBackend(self.settings, embedder)
-                elif name in ("openai", "ollama"):
-                    from assistant.answer.generative import make_generative_backend
-
-                    self._backends[name] = make_generative_backend(name, self.settings)
-                else:
-                    raise AssistantError(f"unknown backend {name!r}; use extractive, openai or ollama")
+                # sentence vectors stored at ingest first, the shared embedder for the rest
+                embedder = self.embedder
+                if self.settings.sentence_vectors:
+                    embedder = StoredSentences(
+                        self.embedder, SentenceStore(self.index_dir, self.embedder.model_id)
+                    )
+                self._backends[name] = registry.create(name, self.settings, embedder)
             return self._backends[name]
 
     def ask(

@@ -73,9 +73,29 @@ index_option = click.option(
     envvar="ASSISTANT_INDEX_DIR",
     help="Index folder [ASSISTANT_INDEX_DIR, default indexes/default].",
 )
+
+
+class _BackendChoice(click.Choice):
+    """``--backend``'s choices: the names registered in :mod:`assistant.answer.registry`, read when
+    the command runs (so a backend registered by code is accepted too)."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        from assistant.answer import registry
+
+        return tuple(registry.names())
+
+    @choices.setter
+    def choices(self, _value: object) -> None:  # click.Choice assigns it; the registry decides
+        pass
+
+
 backend_option = click.option(
     "--backend",
-    type=click.Choice(["extractive", "openai", "ollama"]),
+    type=_BackendChoice(),
     envvar="ASSISTANT_BACKEND",
     help="Answer backend [ASSISTANT_BACKEND].",
 )
@@ -210,6 +230,7 @@ def search(
 
 
 def _print_answer(answer: Any) -> None:
+    """The answer, its sources, what it does not state and every warning (plain text)."""
     style = {"fg": "red"} if answer.refused else {}
     click.echo(click.style(answer.text, **style))
     if answer.citations:
@@ -218,6 +239,12 @@ def _print_answer(answer: Any) -> None:
             page = f", p. {c.page}" if c.page else ""
             click.echo(f"  [{c.n}] {c.title} ({c.date or 'undated'}{page}) {c.url or c.doc_id}")
             click.echo(f"      “{c.quote}”")
+    if answer.status == "partial" and answer.not_stated:
+        click.echo("\nNot stated in the documents: " + "; ".join(answer.not_stated))
+    if answer.warnings:
+        click.echo("")
+        for w in answer.warnings:
+            click.echo(click.style("warning: ", fg="yellow", bold=True) + w)
 
 
 @main.command()

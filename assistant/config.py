@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Backend = Literal["extractive", "openai", "ollama"]
+Backend = str
+"""An answer backend name registered in :mod:`assistant.answer.registry`."""
 RetrievalMode = Literal["hybrid", "dense", "bm25"]
 FusionMode = Literal["reciprocal_rerank", "relative_score"]
 
@@ -100,25 +101,45 @@ class Settings(BaseSettings):
         description="Local cross-encoder folder for a rerank stage; off when unset (no "
         "cross-encoder ships offline on PyPI).",
     )
-    min_relevance: float = Field(
-        0.35,
-        ge=0.0,
-        le=1.0,
-        description="Calibrated evidence threshold below which the answerer refuses.",
-    )
-
     # --- answering -------------------------------------------------------------------
-    backend: Backend = Field("extractive", description="Answer backend.")
-    answer_tokens: int = Field(180, ge=16, le=4096, description="Token budget of an extractive answer.")
-    max_sentences: int = Field(5, ge=1, le=50, description="Sentences in an extractive answer at most.")
+    backend: Backend = Field(
+        "extractive",
+        description="Answer backend: a name registered in assistant/answer/registry.py "
+        "(extractive, openai, ollama).",
+    )
+    max_sentences: int = Field(
+        5,
+        ge=1,
+        le=50,
+        description="Sentences (units) in an answer at most (extractive; generative JSON replies).",
+    )
     history_tokens: int = Field(1024, ge=0, description="Conversation history kept, in tokens.")
     llm_base_url: str | None = Field(None, description="Generative backend base URL.")
     llm_model: str | None = Field(None, description="Generative backend model name.")
     llm_api_key: SecretStr | None = Field(None, description="Generative backend API key.")
     llm_context_window: int = Field(4096, ge=512, description="Model context window, in tokens.")
-    llm_max_tokens: int = Field(512, ge=16, description="Tokens the model may generate.")
-    llm_timeout: float = Field(60.0, gt=0, description="Seconds before a model request is abandoned.")
+    llm_max_tokens: int = Field(
+        512, ge=16, description="Tokens the model may generate per answer (the reply is cut there)."
+    )
+    llm_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a model request may take: no reply by then is an error, a reply still "
+        "streaming is cut there and checked.",
+    )
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
+    llm_retries: int = Field(
+        2, ge=0, le=10, description="Retries of a model request that could not connect (no other failure)."
+    )
+    llm_retry_backoff: float = Field(
+        0.5, ge=0.0, le=30.0, description="Seconds before the first retry; doubled for each further one."
+    )
+    llm_response_format: Literal["auto", "json_schema", "json_object", "text"] = Field(
+        "auto",
+        description="How the model is asked to reply: json_schema (OpenAI structured output; Ollama "
+        "format=json), json_object, or plain text with [n] markers; auto tries them in that order and "
+        "keeps the first the server accepts.",
+    )
 
     # --- eval judge (optional judge metrics of `assistant eval run`) -------------------
     judge_backend: Literal["openai", "ollama"] = Field(
@@ -153,6 +174,15 @@ class Settings(BaseSettings):
     def _collection_name(cls, v: str) -> str:
         if not 3 <= len(v) <= 512:
             raise ValueError("collection name must have 3 to 512 characters")
+        return v
+
+    @field_validator("backend")
+    @classmethod
+    def _backend_registered(cls, v: str) -> str:
+        from assistant.answer import registry
+
+        if v not in registry.BACKENDS:
+            raise ValueError(registry.unknown_message(v))
         return v
 
     @field_validator("chroma_url")

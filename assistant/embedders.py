@@ -29,5 +29,3 @@ def open_embedder(settings: Settings, purpose: Purpose = "query", *, cache_size:
         return TorchEmbedder(settings, cache_size)
 
     return OnnxEmbedder(settings, cache_size=cache_size)
-
-

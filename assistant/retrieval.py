@@ -317,4 +317,3 @@ class Retriever:
             context=extra + near,
             term_idf=term_idf,
         )
-

@@ -30,11 +30,15 @@ from typing import Any
 @dataclass
 class Reply:
     """One scripted reply: ``text`` (split into several stream chunks), or an HTTP ``status``
-    error, after waiting ``delay`` seconds before answering."""
+    error, after waiting ``delay`` seconds before answering; a streamed reply waits
+    ``piece_delay`` seconds before each chunk (a model generating slowly). ``finish_reason``
+    is what the server says at the end ("length": the token cap was reached)."""
 
     text: str = ""
     status: int = 200
     delay: float = 0.0
+    piece_delay: float = 0.0
+    finish_reason: str = "stop"
 
     @classmethod
     def error(cls, status: int = 500, message: str = "internal server error") -> Reply:
@@ -65,12 +69,13 @@ class Request:
 class FakeLLMServer:
     """The server, bound to 127.0.0.1 on a free port, serving in a daemon thread."""
 
-    def __init__(self, model: str = "fake-model") -> None:
+    def __init__(self, model: str = "fake-model", port: int = 0) -> None:
         self.model = model
         self.replies: deque[Reply] = deque()
         self.requests: list[Request] = []
+        self.chunks_sent = 0
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._thread: threading.Thread | None = None
@@ -101,6 +106,7 @@ class FakeLLMServer:
         with self._lock:
             self.replies.clear()
             self.requests.clear()
+            self.chunks_sent = 0
 
     def start(self) -> FakeLLMServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-llm", daemon=True)
@@ -190,7 +196,7 @@ def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                             {
                                 "index": 0,
                                 "message": {"role": "assistant", "content": reply.text},
-                                "finish_reason": "stop",
+                                "finish_reason": reply.finish_reason,
                             }
                         ],
                         "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
@@ -202,6 +208,8 @@ def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Cache-Control", "no-cache")
             self.end_headers()
             for i, piece in enumerate(reply.pieces()):
+                if reply.piece_delay:
+                    time.sleep(reply.piece_delay)
                 delta = {"content": piece} | ({"role": "assistant"} if i == 0 else {})
                 self._event(
                     {
@@ -214,7 +222,7 @@ def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 {
                     **base,
                     "object": "chat.completion.chunk",
-                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}],
                 }
             )
             self.wfile.write(b"data: [DONE]\n\n")
@@ -223,13 +231,15 @@ def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
         def _event(self, chunk: dict[str, Any]) -> None:
             self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
             self.wfile.flush()
+            with server._lock:
+                server.chunks_sent += 1
 
         def _ollama(self, reply: Reply, stream: bool) -> None:
             base = {"model": server.model, "created_at": "2026-01-01T00:00:00Z"}
             done = {
                 **base,
                 "done": True,
-                "done_reason": "stop",
+                "done_reason": reply.finish_reason,
                 "total_duration": 1,
                 "prompt_eval_count": 10,
                 "eval_count": 10,
@@ -241,6 +251,8 @@ def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/x-ndjson")
             self.end_headers()
             for piece in reply.pieces():
+                if reply.piece_delay:
+                    time.sleep(reply.piece_delay)
                 line = {**base, "message": {"role": "assistant", "content": piece}, "done": False}
                 self.wfile.write(json.dumps(line).encode() + b"\n")
                 self.wfile.flush()

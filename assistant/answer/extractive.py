@@ -56,7 +56,7 @@ class ExtractiveBackend(AnswerBackend):
         if len(missing) == len(aspects):
             yield Draft(text="", quotes=[], status="refused", not_stated=missing)
             return
-        chosen = select(reading, support, self.weights)
+        chosen = select(reading, support, self.weights, self.settings.max_sentences)
         quotes: list[tuple[int, str, int | None, bool]] = []
         pieces: list[str] = []
         for i in chosen:

@@ -2,61 +2,67 @@
 
 ``openai`` talks to vLLM, llama.cpp's server, LM Studio, OpenAI… through LlamaIndex's
 ``OpenAILike``; ``ollama`` through LlamaIndex's ``Ollama``. Both are imported only when the backend
-is created. :class:`GenerativeBackend` does the rest the same way for both:
+is created. :class:`GenerativeBackend` does the rest the same way for both. **Nothing the model
+writes reaches the user unchecked:**
 
-1. :func:`build_prompt` numbers the retrieved passages ``Source 1…n`` inside a delimited data block
-   (:mod:`assistant.answer.prompts`) and fits system prompt, history and sources into
-   ``llm_context_window`` minus ``llm_max_tokens`` (lowest-ranked sources dropped first, then the
-   last one kept is cut at a sentence end).
-2. The model's reply is streamed with ``stream_chat``; its text pieces are yielded as they arrive
-   (held back while the reply could still be the :data:`~assistant.answer.prompts.NOT_IN_SOURCES`
-   sentinel, so a refusal never flashes on screen).
-3. :func:`post_check` turns the reply into a :class:`~assistant.answer.base.Draft`.
+1. **Answerability first.** The extractive reader runs on the same retrieval; when it refuses
+   (no aspect of the question is supported), the answer is a refusal and the model is not called.
+2. **Prompt.** :func:`build_prompt` numbers the passages ``Source 1…n`` inside a delimited data
+   block, adds one worked example, and fits everything into ``llm_context_window`` minus
+   ``llm_max_tokens`` (lowest-ranked sources dropped first, the last one kept cut at a sentence end).
+3. **Bounded generation.** JSON replies where the server supports them (``llm_response_format``),
+   plain text otherwise; a token cap, stop sequences, a time limit, and retries with backoff on
+   connection failures only. A reply that loops is cut while it streams
+   (:func:`~assistant.answer.replies.cut_runaway`). The streamed text is a preview.
+4. **Grounded or nothing.** :func:`post_check` keeps a sentence only when a passage it cites
+   supports it (:func:`~assistant.answer.grounding.check_support`), with that passage's best
+   sentence as the quote; every other sentence is dropped and listed in ``warnings``.
+5. **Fallback.** When no sentence survives (or the model says the sources do not answer), the
+   answer is the extractive one, with :data:`FALLBACK_NOTE` in ``warnings``.
 
-Post-check rules
-----------------
-* The sentinel ``NOT_IN_SOURCES`` with no valid citation (or with little else) → ``Draft(refused=True)``;
-  next to a cited answer it is removed and reported (the model says part of the question is not
-  answered). An empty reply is a refusal too.
-* A marker ``[k]`` (also ``[1, 2]``, ``[1-3]``, ``[Source 2]``) cites source ``k`` = ``hits[k-1]``.
-  Markers citing no source that was in the prompt (``[9]`` with 5 sources) are removed and reported.
-* A marker belongs to the sentence it ends (a marker opening a sentence, as in ``…rose. [1] Next``,
-  belongs to the previous one). Its quote is the sentence of the cited passage sharing most content
-  words with the answer sentence (``sentence_spans`` + token overlap); the quote is a slice of
-  ``hit.text`` and starts at ``hit.start_char + a`` in the document. Identical quotes share a
-  placeholder, so :func:`~assistant.answer.base.number_citations` numbers them 1, 2, 3… by first
-  appearance with no gaps.
-* Support: a cited sentence is supported when at least :data:`SUPPORT_THRESHOLD` (half) of its
-  content words (stop words removed, light stemming) occur in its cited passages (text plus the
-  title and date shown with them) **and** every figure in it (``3.5``, ``2023``, ``1,200``) occurs
-  there too. Each citation of an unsupported sentence, and a citation whose passage shares no
-  content word with the sentence, gets ``supported=False`` plus a warning.
-* A reply with no valid citation at all is returned as written but flagged ("the model cited no
-  source"); uncited sentences in a cited reply are reported too.
+The final ``Draft.grounding`` is ``{"sentences", "kept", "dropped", "fallback", "model_called"}``;
+its ``status``/``not_stated`` are the reader's (answered or partial).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.answer.base import (
-    WORD,
-    AnswerBackend,
-    Draft,
-    content_words,
-    rewrite_follow_up,
+from assistant.answer.base import AnswerBackend, Draft, content_words, rewrite_follow_up, specific_terms
+from assistant.answer.grounding import check_support
+from assistant.answer.llm_errors import (
+    connection_failure,
+    describe_failure,
+    format_rejected,
+    http_status,
+    redact,
 )
 from assistant.answer.prompts import (
     CITATION_QA_TEMPLATE,
-    CITATION_SYSTEM_PROMPT,
     CONDENSE_PROMPT,
+    EXAMPLE_QUESTION,
     NOT_IN_SOURCES,
+    STOP_SEQUENCES,
+    ReplyMode,
+    answer_schema,
+    example_answer,
     format_history,
     format_source,
+    system_prompt,
+)
+from assistant.answer.replies import (
+    SENTINEL,
+    THINK,
+    JsonPreview,
+    cut_runaway,
+    parse_reply,
+    strip_markers,
 )
 from assistant.chunking import count_tokens, sentence_spans
 from assistant.config import Settings
@@ -64,8 +70,7 @@ from assistant.types import AssistantError, Hit, Retrieval
 
 log = logging.getLogger(__name__)
 
-SUPPORT_THRESHOLD = 0.5
-"""Share of an answer sentence's content words that must occur in its cited passages."""
+FALLBACK_NOTE = "the model's answer could not be checked against the documents; these passages answer it"
 
 PROMPT_SLACK = 0.9
 """Share of (context window - max tokens) the prompt may use as counted with tiktoken's
@@ -81,7 +86,14 @@ HISTORY_SHARE = 0.25
 """At most this share of the prompt budget goes to earlier turns (the question is already
 standalone, so sources matter more)."""
 
-_BACKEND_LABEL = {"openai": "OpenAI-compatible", "ollama": "Ollama"}
+RUNAWAY_CHECK_CHARS = 80
+"""While streaming, the reply is checked for a loop each time it has grown by this many characters."""
+
+DROPPED_LISTED = 3
+"""Dropped sentences quoted in the warnings (the rest are counted)."""
+
+_LABEL = {"openai": "OpenAI-compatible", "ollama": "Ollama"}
+_FORMATS = ("json_schema", "json_object", "text")
 
 
 # ---------------------------------------------------------------------------------- prompt
@@ -91,11 +103,11 @@ _BACKEND_LABEL = {"openai": "OpenAI-compatible", "ollama": "Ollama"}
 class Prompt:
     """The chat messages of one answer request.
 
-    ``messages``: ``[{"role": "system"|"user"|"assistant", "content": str}]``, system first, the
-    question with its sources last. ``shown``: for each source sent, the prefix of its hit's text
-    that was sent (source ``k`` is ``hits[k-1]``; lower-ranked hits were dropped). ``tokens``:
-    the prompt's size in cl100k_base tokens; ``dropped``: hits left out to fit; ``truncated``: the
-    last source sent was cut (at a sentence end when possible).
+    ``messages``: ``[{"role": "system"|"user"|"assistant", "content": str}]``: system first, the
+    worked example, earlier turns, the question with its sources last. ``shown``: for each source
+    sent, the prefix of its hit's text that was sent (source ``k`` is ``hits[k-1]``; lower-ranked
+    hits were dropped). ``tokens``: the prompt's size in cl100k_base tokens; ``dropped``: hits left
+    out to fit; ``truncated``: the last source sent was cut (at a sentence end when possible).
     """
 
     messages: list[dict[str, str]]
@@ -103,12 +115,7 @@ class Prompt:
     tokens: int
     dropped: int = 0
     truncated: bool = False
-
-
-_MARKER_GROUP = re.compile(
-    r"[ \t]*\[\s*(?:sources?\s*)?\d{1,3}(?:\s*(?:,|;|-|–|and|&)\s*(?:sources?\s*)?\d{1,3})*\s*\]",
-    re.IGNORECASE,
-)
+    mode: ReplyMode = "text"
 
 
 def _message_tokens(content: str) -> int:
@@ -138,20 +145,27 @@ def _cut_to_tokens(text: str, max_tokens: int) -> str:
     return cut[:space] if space > len(cut) // 2 else cut
 
 
-def _strip_markers(text: str) -> str:
-    return re.sub(r"\s{2,}", " ", _MARKER_GROUP.sub("", text)).strip()
-
-
-def build_prompt(question: str, hits: list[Hit], history: list[dict[str, str]], settings: Settings) -> Prompt:
-    """Fit system prompt, recent history and as many top-ranked sources as possible into
-    ``llm_context_window`` after reserving ``llm_max_tokens`` for the answer (see module docs).
+def build_prompt(
+    question: str,
+    hits: list[Hit],
+    history: list[dict[str, str]],
+    settings: Settings,
+    mode: ReplyMode = "text",
+) -> Prompt:
+    """Fit system prompt, worked example, recent history and as many top-ranked sources as
+    possible into ``llm_context_window`` after reserving ``llm_max_tokens`` for the answer.
 
     Raises :class:`AssistantError` when not even the question and one (cut) source fit.
     """
     budget = int((settings.llm_context_window - settings.llm_max_tokens) * PROMPT_SLACK)
+    head = [
+        {"role": "system", "content": system_prompt(mode)},
+        {"role": "user", "content": EXAMPLE_QUESTION},
+        {"role": "assistant", "content": example_answer(mode)},
+    ]
     fixed = (
         3
-        + _message_tokens(CITATION_SYSTEM_PROMPT)
+        + sum(_message_tokens(m["content"]) for m in head)
         + _message_tokens(CITATION_QA_TEMPLATE.format(sources="", question=question))
     )
     if fixed + MIN_SOURCE_TOKENS > budget:
@@ -168,11 +182,8 @@ def build_prompt(question: str, hits: list[Hit], history: list[dict[str, str]], 
     history_budget = min(settings.history_tokens, int(remaining * HISTORY_SHARE))
     used = 0
     for turn in reversed(history):
-        content = (
-            _strip_markers(turn.get("content", ""))
-            if turn.get("role") == "assistant"
-            else (turn.get("content", "").strip())
-        )
+        content = turn.get("content", "")
+        content = strip_markers(content) if turn.get("role") == "assistant" else content.strip()
         if turn.get("role") not in ("user", "assistant") or not content:
             continue
         cost = _message_tokens(content)
@@ -206,54 +217,26 @@ def build_prompt(question: str, hits: list[Hit], history: list[dict[str, str]], 
         break
     if hits and not shown:
         if turns:  # sources matter more than earlier turns
-            return build_prompt(question, hits, [], settings)
+            return build_prompt(question, hits, [], settings, mode)
         raise AssistantError(
             f"no source fits the model's context window (ASSISTANT_LLM_CONTEXT_WINDOW="
             f"{settings.llm_context_window}, ASSISTANT_LLM_MAX_TOKENS={settings.llm_max_tokens}): raise the "
             "window (if the model allows) or lower the answer length"
         )
     user = CITATION_QA_TEMPLATE.format(sources="\n\n".join(blocks), question=question)
-    messages = [
-        {"role": "system", "content": CITATION_SYSTEM_PROMPT},
-        *turns,
-        {"role": "user", "content": user},
-    ]
+    messages = [*head, *turns, {"role": "user", "content": user}]
     tokens = 3 + sum(_message_tokens(m["content"]) for m in messages)
     return Prompt(
-        messages=messages, shown=shown, tokens=tokens, dropped=len(hits) - len(shown), truncated=truncated
+        messages=messages,
+        shown=shown,
+        tokens=tokens,
+        dropped=len(hits) - len(shown),
+        truncated=truncated,
+        mode=mode,
     )
 
 
 # ---------------------------------------------------------------------------------- post-check
-
-
-def _stem(word: str) -> str:
-    w = word.lower().replace(",", "")
-    if w[:1].isdigit():
-        return w
-    for suffix in ("ing", "ies", "es", "ed", "ly", "s", "'s", "’s"):
-        if len(w) > len(suffix) + 3 and w.endswith(suffix):
-            return w[: -len(suffix)]
-    return w
-
-
-def _terms(text: str) -> set[str]:
-    return {_stem(w) for w in content_words(text)}
-
-
-def _figures(text: str) -> set[str]:
-    return {w.replace(",", "") for w in WORD.findall(text) if w[0].isdigit()}
-
-
-def _marker_numbers(group: str) -> list[int]:
-    """``[1, 2]`` → [1, 2]; ``[2-4]`` → [2, 3, 4]; ``[Source 3]`` → [3]."""
-    out: list[int] = []
-    body = group.strip()[1:-1]
-    for m in re.finditer(r"(\d{1,3})(?:\s*[-–]\s*(?:sources?\s*)?(\d{1,3}))?", body, re.IGNORECASE):
-        a = int(m.group(1))
-        b = int(m.group(2)) if m.group(2) else a
-        out.extend(range(a, b + 1) if a <= b <= a + 20 else [a, b] if m.group(2) else [a])
-    return list(dict.fromkeys(out))
 
 
 def _short(text: str, n: int = 80) -> str:
@@ -261,231 +244,347 @@ def _short(text: str, n: int = 80) -> str:
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
-_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
-_REFERENCES = re.compile(
-    r"\n\s*(?:#+\s*)?\**(?:sources|references|citations)\**\s*:?\**\s*\n.*\Z", re.DOTALL | re.IGNORECASE
-)
-_SENTINEL = re.compile(r"\bNOT[_ ]IN[_ ]SOURCES\b\.?", re.IGNORECASE)
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 @dataclass
-class _Sentence:
-    start: int
-    end: int
-    numbers: list[int] = field(default_factory=list)
+class Checked:
+    """A reply after the support check. ``draft`` is None when no sentence is supported.
+    ``sentences``: distinct sentences the reply made; ``dropped``: ``(sentence, why)`` of each
+    sentence removed; ``not_in_sources``: the model said the sources do not answer (part of) it."""
+
+    draft: Draft | None
+    sentences: int = 0
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+    not_in_sources: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def kept(self) -> int:
+        return self.sentences - len(self.dropped)
 
 
-def post_check(reply: str, hits: list[Hit], shown: list[str] | None = None) -> Draft:
-    """Validate a model reply against the sources it was given and build the ``Draft`` (rules in
-    the module docstring). ``shown[k-1]`` is the text of source ``k`` as sent (a prefix of
-    ``hits[k-1].text``; default: the whole texts of ``hits``)."""
+def post_check(reply: str, hits: list[Hit], shown: list[str] | None, question: str, embedder: Any) -> Checked:
+    """Check a model reply sentence by sentence against the sources it was given.
+
+    ``shown[k-1]`` is the text of source ``k`` as sent (a prefix of ``hits[k-1].text``; default:
+    the whole texts of ``hits``). A sentence is kept, cited only by the sources that support it,
+    when at least one does; its quote is that passage's best-matching window. The kept text has
+    ``{{cite:i}}`` placeholders (numbered later by :func:`~assistant.answer.base.number_citations`).
+    """
     shown = list(shown) if shown is not None else [h.text for h in hits]
-    n_sources = len(shown)
-    warnings: list[str] = []
-    text = _THINK.sub("", reply)
-    text = _REFERENCES.sub("", "\n" + text).strip()
-    if not text:
-        return Draft(text="", quotes=[], refused=True, warnings=["the model returned an empty reply"])
-
-    groups = list(_MARKER_GROUP.finditer(text))
-    valid_anywhere = any(1 <= k <= n_sources for g in groups for k in _marker_numbers(g.group(0)))
-    if _SENTINEL.search(text):
-        rest = re.sub(r"[ \t]{2,}", " ", _SENTINEL.sub("", text)).strip()
-        if not valid_anywhere or len(content_words(_strip_markers(rest))) < 3:
-            return Draft(text="", quotes=[], refused=True)
-        text = rest
-        warnings.append("the model said the sources do not answer part of the question")
-        groups = list(_MARKER_GROUP.finditer(text))
-
-    # which sentence each marker group belongs to
-    spans = sentence_spans(text) or [(0, len(text))]
-    sentences = [_Sentence(a, b) for a, b in spans]
-    owner: list[int] = []
-    for g in groups:
-        pos = g.start() + (len(g.group(0)) - len(g.group(0).lstrip()))
-        i = max((j for j, s in enumerate(sentences) if s.start <= pos), default=0)
-        lead = _MARKER_GROUP.sub("", text[sentences[i].start : pos]).strip()
-        if not lead and i > 0:
-            i -= 1  # "…rose 3%. [1] Next sentence": the marker closes the previous sentence
-        owner.append(i)
-
-    invalid: list[int] = []
-    for g, i in zip(groups, owner, strict=True):
-        for k in _marker_numbers(g.group(0)):
-            if 1 <= k <= n_sources:
-                if k not in sentences[i].numbers:
-                    sentences[i].numbers.append(k)
-            elif k not in invalid:
-                invalid.append(k)
-    if invalid:
-        listed = ", ".join(f"[{k}]" for k in invalid)
-        warnings.append(
-            f"removed citation marker{'s' if len(invalid) > 1 else ''} {listed} that "
-            f"match{'' if len(invalid) > 1 else 'es'} no source "
-            f"(the model was given {n_sources} source{'s' if n_sources != 1 else ''})"
+    parsed = parse_reply(reply, len(shown))
+    out = Checked(draft=None, not_in_sources=parsed.not_in_sources)
+    if parsed.invalid:
+        listed = ", ".join(f"[{k}]" for k in parsed.invalid)
+        out.warnings.append(
+            f"removed citation marker{'s' if len(parsed.invalid) > 1 else ''} {listed} that "
+            f"match{'' if len(parsed.invalid) > 1 else 'es'} no source "
+            f"(the model was given {_plural(len(shown), 'source')})"
         )
-
-    # quotes and support, sentence by sentence
     quotes: list[tuple[int, str, int | None, bool]] = []
-    quote_index: dict[tuple[int, int], int] = {}
-    placeholder: dict[tuple[int, int], int] = {}  # (sentence, source k) -> quote index
-    uncited: list[str] = []
-    for si, s in enumerate(sentences):
-        claim = _strip_markers(text[s.start : s.end])
-        if not s.numbers:
-            if len(content_words(claim)) >= 3:
-                uncited.append(claim)
+    quote_index: dict[tuple[int, int, int], int] = {}
+    kept: list[str] = []
+    seen: set[str] = set()
+    for claim in parsed.claims:
+        key = " ".join(content_words(claim.text))
+        if key in seen:  # a repeated sentence (a loop, or the model restating itself) counts once
             continue
-        claim_terms, claim_figures = _terms(claim), _figures(claim)
-        vocab: set[str] = set()
-        figures: set[str] = set()
-        per_source: dict[int, set[str]] = {}
-        for k in s.numbers:
-            h, passage = hits[k - 1], shown[k - 1]
-            context = f"{h.title} {h.date or ''} {passage}"
-            per_source[k] = _terms(context)
-            vocab |= per_source[k]
-            figures |= _figures(context)
-        coverage = len(claim_terms & vocab) / len(claim_terms) if claim_terms else 1.0
-        missing_figures = sorted(claim_figures - figures)
-        supported = coverage >= SUPPORT_THRESHOLD and not missing_figures
-        if not supported:
-            why = (
-                f"figure{'s' if len(missing_figures) > 1 else ''} {', '.join(missing_figures)} not in "
-                "the cited source"
-                if missing_figures
-                else f"only {coverage:.0%} of its words are there"
+        seen.add(key)
+        out.sentences += 1
+        if not claim.sources:
+            out.dropped.append((claim.text, "it cites no source"))
+            continue
+        cites: list[int] = []
+        why = ""
+        for k in claim.sources:
+            h = hits[k - 1]
+            support = check_support(
+                claim.text, shown[k - 1], question, embedder, meta=f"{h.title} {h.publisher} {h.date or ''}"
             )
-            warnings.append(f"not supported by the cited source ({why}): “{_short(claim)}”")
-        for k in s.numbers:
-            own = supported and (not claim_terms or bool(claim_terms & per_source[k]))
-            if supported and not own:
-                warnings.append(f"source [{k}] as cited shares nothing with: “{_short(claim)}”")
-            a, b = _best_sentence(shown[k - 1], claim_terms)
-            hit = hits[k - 1]
-            key = (k - 1, a)
-            if key not in quote_index:
-                quote_index[key] = len(quotes)
-                quotes.append((k - 1, hit.text[a:b], hit.start_char + a, own))
-            else:
-                qi = quote_index[key]
-                hi_, q, qs, ok = quotes[qi]
-                quotes[qi] = (hi_, q, qs, ok and own)
-            placeholder[(si, k)] = quote_index[key]
-
-    if not quotes:
-        warnings.append(
-            "the model cited no source: the answer is not grounded in the documents and was not checked"
+            if not support.supported:
+                why = why or f"source [{k}]: {support.reason}"
+                continue
+            a, b = support.quote
+            qkey = (k - 1, a, b)
+            if qkey not in quote_index:
+                quote_index[qkey] = len(quotes)
+                quotes.append((k - 1, h.text[a:b], h.start_char + a, True))
+            if quote_index[qkey] not in cites:
+                cites.append(quote_index[qkey])
+        if not cites:
+            out.dropped.append((claim.text, why))
+            continue
+        body = claim.text.rstrip()
+        end = body[-1] if body[-1:] in ".!?" else "."
+        body = body[:-1].rstrip() if body[-1:] in ".!?" else body
+        kept.append(body + " " + "".join(f"{{{{cite:{q}}}}}" for q in cites) + end)
+    if out.dropped:
+        examples = "; ".join(f"“{_short(t)}” ({why})" for t, why in out.dropped[:DROPPED_LISTED])
+        more = len(out.dropped) - DROPPED_LISTED
+        out.warnings.append(
+            f"dropped {_plural(len(out.dropped), 'sentence')} of the model's answer that no cited passage "
+            f"supports: {examples}" + (f"; and {more} more" if more > 0 else "")
         )
-    elif uncited:
-        warnings.append(
-            f"{len(uncited)} sentence{'s' if len(uncited) > 1 else ''} without a citation, "
-            f"e.g. “{_short(uncited[0])}”"
-        )
-
-    # rebuild the text with placeholders
-    out: list[str] = []
-    last = 0
-    for g, i in zip(groups, owner, strict=True):
-        out.append(text[last : g.start()])
-        keys = [placeholder[(i, k)] for k in _marker_numbers(g.group(0)) if (i, k) in placeholder]
-        lead_ws = g.group(0)[: len(g.group(0)) - len(g.group(0).lstrip())]
-        if keys:
-            out.append(lead_ws + "".join(f"{{{{cite:{q}}}}}" for q in dict.fromkeys(keys)))
-        last = g.end()
-    out.append(text[last:])
-    final = re.sub(r"[ \t]+\n", "\n", "".join(out)).strip()
-    for w in warnings:
+    if kept:
+        out.draft = Draft(text=" ".join(kept), quotes=quotes)
+    for w in out.warnings:
         log.info("post-check: %s", w)
-    return Draft(text=final, quotes=quotes, warnings=warnings)
-
-
-def _best_sentence(passage: str, claim_terms: set[str]) -> tuple[int, int]:
-    """Span of the passage sentence sharing most content words with the claim (first on ties)."""
-    spans = sentence_spans(passage) or [(0, len(passage))]
-    best, best_score = spans[0], (-1, 0.0)
-    for a, b in spans:
-        terms = _terms(passage[a:b])
-        common = len(terms & claim_terms)
-        score = (common, common / (len(terms) + 1))
-        if score > best_score:
-            best, best_score = (a, b), score
-    return best
+    return out
 
 
 # ---------------------------------------------------------------------------------- backend
 
 
-class GenerativeBackend(AnswerBackend):
-    """Answers with a chat model through a LlamaIndex LLM (``stream_chat`` / ``chat``).
+@dataclass
+class _Reply:
+    """What one model request gave: the reply text and why it was cut, if it was."""
 
-    ``llm``: a LlamaIndex LLM; ``server``: how errors name it ("the Ollama server at …").
+    text: str = ""
+    cut: str | None = None
+    mode: ReplyMode = "text"
+
+
+class GenerativeBackend(AnswerBackend):
+    """Answers with a chat model through a LlamaIndex LLM (``stream_chat`` / ``chat``), checked
+    sentence by sentence against the passages (see the module docstring).
+
+    ``llm``: a LlamaIndex LLM; ``server``: how errors name it ("the Ollama server at …");
+    ``reader``: the backend whose answer decides answerability and is the fallback (default: the
+    extractive reader over ``embedder``); ``embedder``: for the support check's similarity.
     """
 
-    def __init__(self, name: str, llm: Any, settings: Settings, server: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        llm: Any,
+        settings: Settings,
+        server: str,
+        embedder: Any,
+        reader: AnswerBackend | None = None,
+    ) -> None:
         self.name = name
         self.llm = llm
         self.settings = settings
         self.server = server
+        self.embedder = embedder
+        if reader is None:
+            from assistant.answer.extractive import ExtractiveBackend
+
+            reader = ExtractiveBackend(settings, embedder)
+        self.reader = reader
+        fmt = settings.llm_response_format
+        self._formats: list[str] = list(_FORMATS) if fmt == "auto" else [fmt]
+        self._formats_lock = threading.Lock()
 
     # ------------------------------------------------------------------ answer
 
     def generate(
         self, question: str, retrieval: Retrieval, history: list[dict[str, str]]
     ) -> Iterator[str | Draft]:
+        grounding: dict[str, Any] = {
+            "sentences": 0,
+            "kept": 0,
+            "dropped": 0,
+            "fallback": False,
+            "model_called": False,
+        }
         hits = retrieval.hits
-        if not hits:
-            yield Draft(text="", quotes=[], refused=True)
+        reading = self._read(question, retrieval, history) if hits else None
+        if reading is None or reading.refused:
+            not_stated = reading.not_stated if reading else []
+            yield Draft(text="", quotes=[], status="refused", not_stated=not_stated, grounding=grounding)
             return
-        prompt = build_prompt(question, hits, history, self.settings)
+        prompt = build_prompt(question, hits, history, self.settings, self._mode())
         if prompt.dropped:
-            log.info(
-                "prompt fitting: %d of %d sources left out to fit the context window",
-                prompt.dropped,
-                len(hits),
+            log.info("prompt fitting: %d of %d sources left out", prompt.dropped, len(hits))
+        grounding["model_called"] = True
+        reply = _Reply()
+        yield from self._stream(prompt, reply)
+        checked = post_check(reply.text, hits[: len(prompt.shown)], prompt.shown, question, self.embedder)
+        grounding.update(sentences=checked.sentences, kept=checked.kept, dropped=len(checked.dropped))
+        warnings = list(checked.warnings)
+        if reply.cut:
+            warnings.insert(0, reply.cut)
+        if checked.draft is None:
+            grounding["fallback"] = True
+            if checked.not_in_sources:
+                warnings.insert(0, "the model said the sources do not answer the question")
+            elif not checked.sentences:
+                warnings.insert(0, "the model's reply held no sentence")
+            yield Draft(
+                text=reading.text,
+                quotes=reading.quotes,
+                status=reading.status,
+                not_stated=list(reading.not_stated),
+                warnings=[FALLBACK_NOTE, *warnings, *reading.warnings],
+                grounding=grounding,
             )
-        pieces: list[str] = []
-        pending = ""
-        released = False
-        try:
-            for chunk in self.llm.stream_chat(self._messages(prompt.messages)):
-                delta = chunk.delta or ""
-                if not delta:
-                    continue
-                pieces.append(delta)
-                if released:
-                    yield delta
-                    continue
-                pending += delta
-                probe = pending.lstrip().upper()
-                if probe and not (NOT_IN_SOURCES.startswith(probe) or probe.startswith(NOT_IN_SOURCES)):
-                    released = True  # cannot be the refusal sentinel: show it
-                    yield pending
-        except AssistantError:
-            raise
-        except Exception as exc:
-            error = self._error(exc)
-            log.warning("%s", error)
-            raise error from None
-        draft = post_check("".join(pieces), hits[: len(prompt.shown)], prompt.shown)
-        if prompt.dropped and not draft.refused:
-            draft.warnings.append(
+            return
+        if checked.not_in_sources:
+            warnings.append("the model said the sources do not answer part of the question")
+        if prompt.dropped:
+            warnings.append(
                 f"{prompt.dropped} lower-ranked passage{'s were' if prompt.dropped > 1 else ' was'} left out "
                 f"to fit the model's context window ({self.settings.llm_context_window} tokens)"
             )
+        draft = checked.draft
+        draft.status, draft.not_stated = reading.status, list(reading.not_stated)
+        draft.warnings, draft.grounding = warnings, grounding
         yield draft
+
+    def _read(self, question: str, retrieval: Retrieval, history: list[dict[str, str]]) -> Draft:
+        """The reader's answer to the same retrieval (its text deltas are not shown)."""
+        draft: Draft | None = None
+        for item in self.reader.generate(question, retrieval, history):
+            if isinstance(item, Draft):
+                draft = item
+        if draft is None or (not draft.refused and not draft.text.strip()):
+            return Draft(text="", quotes=[], status="refused")
+        return draft
+
+    # ------------------------------------------------------------------ bounded generation
+
+    def _mode(self) -> ReplyMode:
+        return "text" if self._formats[0] == "text" else "json"
+
+    def _request_kwargs(self, fmt: str, n_sources: int) -> dict[str, Any]:
+        """Per-request arguments of LlamaIndex's ``stream_chat`` for reply format ``fmt``."""
+        schema = answer_schema(n_sources, self.settings.max_sentences)
+        if self.name == "ollama":
+            if fmt == "text":
+                return {}
+            return {"format": schema if fmt == "json_schema" else "json"}
+        kwargs: dict[str, Any] = {"stop": STOP_SEQUENCES}
+        if fmt == "json_schema":
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "cited_answer", "schema": schema},
+            }
+        elif fmt == "json_object":  # llama.cpp servers read a "schema" here; others ignore it
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        return kwargs
+
+    def _stream(self, prompt: Prompt, reply: _Reply) -> Iterator[str]:
+        """Stream the model's reply into ``reply``, yielding preview text; enforces the token cap,
+        the time limit and the loop cut, retries connection failures, and steps down the reply
+        formats a server rejects."""
+        s = self.settings
+        attempt = 0
+        while True:
+            fmt = self._formats[0]
+            reply.mode = "text" if fmt == "text" else "json"
+            messages = (
+                prompt.messages if reply.mode == prompt.mode else _with_mode(prompt.messages, reply.mode)
+            )
+            try:
+                yield from self._read_stream(messages, fmt, len(prompt.shown), reply)
+                return
+            except AssistantError:
+                raise
+            except Exception as exc:
+                received = bool(reply.text)
+                if not received and len(self._formats) > 1 and format_rejected(exc):
+                    log.info(
+                        "%s rejected reply format %s (HTTP %s); trying the next",
+                        self.server,
+                        fmt,
+                        http_status(exc),
+                    )
+                    with self._formats_lock:  # another answer may have stepped down already
+                        if self._formats[0] == fmt and len(self._formats) > 1:
+                            self._formats.pop(0)
+                    continue
+                if not received and connection_failure(exc) and attempt < s.llm_retries:
+                    delay = s.llm_retry_backoff * (2**attempt)
+                    attempt += 1
+                    log.warning(
+                        "could not reach %s (%s); retry %d of %d in %.1f s",
+                        self.server,
+                        type(exc).__name__,
+                        attempt,
+                        s.llm_retries,
+                        delay,
+                    )
+                    time.sleep(delay)
+                    continue
+                error = self._error(exc, attempts=attempt + 1)
+                log.warning("%s", error)
+                raise error from None
+
+    def _read_stream(
+        self, messages: list[dict[str, str]], fmt: str, n_sources: int, reply: _Reply
+    ) -> Iterator[str]:
+        s = self.settings
+        started = time.monotonic()
+        tokens = 0
+        checked_at = 0
+        preview = JsonPreview() if reply.mode == "json" else None
+        pending = ""
+        released = False
+        chunks = self.llm.stream_chat(self._messages(messages), **self._request_kwargs(fmt, n_sources))
+        try:
+            for chunk in chunks:
+                delta = chunk.delta or ""
+                if _finish_reason(chunk) == "length":
+                    reply.cut = _capped(s)
+                if not delta:
+                    continue
+                reply.text += delta
+                tokens += count_tokens(delta)
+                if preview is not None and reply.text.lstrip()[:1] not in ("", "{", "`"):
+                    preview = None  # the server ignored the JSON request: a text reply
+                    delta = reply.text
+                if preview is not None:
+                    shown = preview.feed(delta)
+                    if shown:
+                        yield shown
+                elif released:
+                    yield delta
+                else:  # held back while the reply could still be the refusal sentinel
+                    pending += delta
+                    probe = pending.lstrip().upper()
+                    if probe and not (NOT_IN_SOURCES.startswith(probe) or probe.startswith(NOT_IN_SOURCES)):
+                        released = True
+                        yield pending
+                if len(reply.text) - checked_at >= RUNAWAY_CHECK_CHARS:
+                    checked_at = len(reply.text)
+                    text, looped = cut_runaway(reply.text)
+                    if looped:
+                        reply.text = text
+                        reply.cut = "the model's reply repeated itself; it was cut where the repetition began"
+                        return
+                if tokens >= s.llm_max_tokens:
+                    reply.cut = _capped(s)
+                    return
+                if time.monotonic() - started > s.llm_timeout:
+                    reply.cut = (
+                        f"the model was still writing after {s.llm_timeout:g} s (ASSISTANT_LLM_TIMEOUT); "
+                        "its reply was cut there"
+                    )
+                    return
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # stop reading: the server may stop generating
+        text, looped = cut_runaway(reply.text)
+        if looped:
+            reply.text = text
+            reply.cut = "the model's reply repeated itself; it was cut where the repetition began"
 
     # ------------------------------------------------------------------ follow-ups
 
     def condense(self, question: str, history: list[dict[str, str]]) -> str:
-        """Ask the model for a standalone question; on any failure or an odd reply, fall back to
-        the deterministic :func:`~assistant.answer.base.rewrite_follow_up`."""
+        """Ask the model for a standalone question; when the request fails or the reply does not
+        read as a rewrite of this follow-up, use the deterministic
+        :func:`~assistant.answer.base.rewrite_follow_up`."""
         if not history:
             return question
         turns: list[dict[str, str]] = []
         used = 0
         for turn in reversed(history):
-            content = _strip_markers(turn.get("content", ""))
+            content = strip_markers(turn.get("content", ""))
             cost = count_tokens(content)
             if used + cost > self.settings.history_tokens:
                 break
@@ -498,10 +597,10 @@ class GenerativeBackend(AnswerBackend):
         except Exception as exc:
             log.warning("%s; condensing the follow-up deterministically instead", self._error(exc))
             return rewrite_follow_up(question, history)
-        reply = _THINK.sub("", reply).strip()
+        reply = THINK.sub("", reply).strip()
         reply = re.sub(r"^(?:<?standalone question>?|standalone question\s*:)\s*", "", reply, flags=re.I)
         reply = reply.strip().splitlines()[0].strip().strip("\"“”'") if reply.strip() else ""
-        if not reply or len(reply) > max(1000, 4 * len(question)) or _SENTINEL.search(reply):
+        if not usable_rewrite(reply, question, history):
             log.info("condense: unusable reply from the model; using the deterministic rewrite")
             return rewrite_follow_up(question, history)
         return reply
@@ -514,111 +613,70 @@ class GenerativeBackend(AnswerBackend):
 
         return [ChatMessage(role=m["role"], content=m["content"]) for m in messages]
 
-    def _error(self, exc: BaseException) -> AssistantError:
+    def _error(self, exc: BaseException, attempts: int = 1) -> AssistantError:
         """A user-facing error for a failed model request: which server, what happened, what to do.
         Never contains the API key."""
-        return AssistantError(_redact(describe_failure(exc, self.server, self.settings), self.settings))
+        message = describe_failure(exc, self.server, self.settings)
+        if attempts > 1:
+            message += f" ({attempts} attempts)"
+        return AssistantError(redact(message, self.settings))
 
 
-def _redact(message: str, settings: Settings) -> str:
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
-    return message.replace(key, "***") if key else message
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    out: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and cur not in out and len(out) < 8:
-        out.append(cur)
-        cur = cur.__cause__ or cur.__context__
+def _with_mode(messages: list[dict[str, str]], mode: ReplyMode) -> list[dict[str, str]]:
+    """``messages`` with the system prompt and worked example of reply ``mode``."""
+    out = [dict(m) for m in messages]
+    out[0]["content"] = system_prompt(mode)
+    out[2]["content"] = example_answer(mode)
     return out
 
 
-def _detail(exc: BaseException) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        msg = err.get("message") if isinstance(err, dict) else err
-        if msg:
-            return _short(str(msg), 160)
-    for attr in ("error", "message"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, str) and value.strip():
-            return _short(value, 160)
-    return _short(str(exc), 160)
+def _capped(settings: Settings) -> str:
+    return (
+        f"the model's reply reached the token cap (ASSISTANT_LLM_MAX_TOKENS={settings.llm_max_tokens}) "
+        "and was cut there"
+    )
 
 
-def describe_failure(exc: BaseException, server: str, settings: Settings) -> str:
-    """What went wrong with a request to ``server`` and what to do about it (no traceback)."""
-    import httpx
-
-    try:
-        import openai
-
-        timeouts: tuple[type[BaseException], ...] = (
-            openai.APITimeoutError,
-            httpx.TimeoutException,
-            TimeoutError,
-        )
-        connects: tuple[type[BaseException], ...] = (
-            openai.APIConnectionError,
-            httpx.TransportError,
-            ConnectionError,
-        )
-    except ImportError:  # the ollama backend alone does not need openai
-        timeouts = (httpx.TimeoutException, TimeoutError)
-        connects = (httpx.TransportError, ConnectionError)
-    chain = _chain(exc)
-    offline = "or answer offline with --backend extractive"
-    if any(isinstance(e, timeouts) for e in chain):
-        return (
-            f"{server} did not reply within {settings.llm_timeout:g} s (ASSISTANT_LLM_TIMEOUT). The model "
-            f"may still be loading or the server is overloaded: try again, raise ASSISTANT_LLM_TIMEOUT, "
-            f"{offline}."
-        )
-    status = getattr(exc, "status_code", None)
-    if status is None and isinstance(exc, httpx.HTTPStatusError):
-        status = exc.response.status_code
-    if isinstance(status, int) and status > 0:
-        detail = _detail(exc)
-        if status in (401, 403):
-            todo = "set ASSISTANT_LLM_API_KEY to a key this server accepts"
-        elif status == 404:
-            todo = (
-                f"check that ASSISTANT_LLM_MODEL ({settings.llm_model!r}) is served there and that "
-                "ASSISTANT_LLM_BASE_URL is the API root (for OpenAI-compatible servers it usually "
-                "ends in /v1)"
-            )
-        elif status == 429:
-            todo = f"the server is rate-limiting: wait and try again, {offline}"
-        elif status >= 500:
-            todo = f"the fault is on the server side: check its logs and try again, {offline}"
-        else:
-            todo = (
-                "if the prompt is too long, set ASSISTANT_LLM_CONTEXT_WINDOW to the model's real "
-                "window; otherwise check the server's logs"
-            )
-        return f"{server} answered with HTTP {status} ({detail}): {todo}."
-    if any(isinstance(e, connects) for e in chain):
-        refused = any("refused" in str(e).lower() for e in chain)
-        what = "the connection was refused" if refused else f"the connection failed ({_detail(chain[-1])})"
-        return (
-            f"could not reach {server}: {what}. Check that the server is running and that "
-            f"ASSISTANT_LLM_BASE_URL is right, {offline}."
-        )
-    return f"the request to {server} failed ({type(exc).__name__}: {_detail(exc)})."
+def _finish_reason(chunk: Any) -> str | None:
+    """Why the server stopped, from a streamed chunk's raw payload (OpenAI or Ollama), if it says."""
+    raw = getattr(chunk, "raw", None)
+    if isinstance(raw, dict):
+        return raw.get("done_reason") if raw.get("done") else None
+    choices = getattr(raw, "choices", None)
+    if choices:
+        return getattr(choices[0], "finish_reason", None)
+    return None
 
 
-# ---------------------------------------------------------------------------------- factory
+def usable_rewrite(rewrite: str, question: str, history: list[dict[str, str]]) -> bool:
+    """Whether a model's standalone question reads as a rewrite of the follow-up ``question``:
+    a single question (ending in "?" when the follow-up does) of reasonable length that keeps the
+    follow-up's names and figures and brings at least one content word of the earlier turns (not
+    an answer, not a new topic)."""
+    if not rewrite or SENTINEL.search(rewrite) or len(rewrite) > max(300, 3 * len(question)):
+        return False
+    if question.rstrip().endswith("?") and not rewrite.rstrip().endswith("?"):
+        return False  # an answer, not a question
+    words = {w.lower() for w in content_words(rewrite)}
+    if not all(t.lower() in words for t in specific_terms(question)):
+        return False
+    earlier = {w.lower() for t in history for w in content_words(t.get("content", ""))}
+    own = {w.lower() for w in content_words(question)}
+    return bool((words - own) & earlier) or words <= own
 
 
-def make_generative_backend(name: str, settings: Settings) -> GenerativeBackend:
+# ---------------------------------------------------------------------------------- factories
+
+
+def make_generative_backend(
+    name: str, settings: Settings, embedder: Any, reader: AnswerBackend | None = None
+) -> GenerativeBackend:
     """The ``openai`` or ``ollama`` backend configured from ``settings``.
 
     Raises :class:`AssistantError` naming the ``ASSISTANT_LLM_*`` variable to set when the base
     URL or model is missing, or the package to install when its LlamaIndex integration is absent.
     """
-    if name not in _BACKEND_LABEL:
+    if name not in _LABEL:
         raise AssistantError(f"unknown generative backend {name!r}; use openai or ollama")
     example = {"openai": "http://127.0.0.1:8000/v1", "ollama": "http://127.0.0.1:11434"}[name]
     if not settings.llm_base_url:
@@ -633,7 +691,7 @@ def make_generative_backend(name: str, settings: Settings) -> GenerativeBackend:
         )
     base_url = settings.llm_base_url.rstrip("/")
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-    server = f"the {_BACKEND_LABEL[name]} server at {base_url} (model {settings.llm_model!r})"
+    server = f"the {_LABEL[name]} server at {base_url} (model {settings.llm_model!r})"
     if name == "openai":
         try:
             from llama_index.llms.openai_like import OpenAILike
@@ -650,7 +708,7 @@ def make_generative_backend(name: str, settings: Settings) -> GenerativeBackend:
             context_window=settings.llm_context_window,
             max_tokens=settings.llm_max_tokens,
             temperature=settings.llm_temperature,
-            max_retries=0,
+            max_retries=0,  # retried here, on connection failures only
             timeout=settings.llm_timeout,
         )
     else:
@@ -666,7 +724,17 @@ def make_generative_backend(name: str, settings: Settings) -> GenerativeBackend:
             request_timeout=settings.llm_timeout,
             context_window=settings.llm_context_window,  # set, so it never calls /api/show
             temperature=settings.llm_temperature,
-            additional_kwargs={"num_predict": settings.llm_max_tokens},
+            additional_kwargs={"num_predict": settings.llm_max_tokens, "stop": STOP_SEQUENCES},
             headers={"Authorization": f"Bearer {key}"} if key else None,
         )
-    return GenerativeBackend(name, llm, settings, server)
+    return GenerativeBackend(name, llm, settings, server, embedder, reader)
+
+
+def openai_backend(settings: Settings, embedder: Any) -> GenerativeBackend:
+    """Registry factory: any OpenAI-compatible Chat Completions server (``ASSISTANT_LLM_*``)."""
+    return make_generative_backend("openai", settings, embedder)
+
+
+def ollama_backend(settings: Settings, embedder: Any) -> GenerativeBackend:
+    """Registry factory: an Ollama server (``ASSISTANT_LLM_*``)."""
+    return make_generative_backend("ollama", settings, embedder)

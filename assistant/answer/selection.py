@@ -19,7 +19,9 @@ from assistant.answer.text import word_count
 from assistant.answer.weights import ReaderWeights
 
 
-def select(reading: Reading, support: list[Support], weights: ReaderWeights) -> list[int]:
+def select(
+    reading: Reading, support: list[Support], weights: ReaderWeights, max_units: int | None = None
+) -> list[int]:
     """Indices into ``reading.units``, in answer order."""
     units = reading.units
     chosen: list[int] = []
@@ -28,7 +30,7 @@ def select(reading: Reading, support: list[Support], weights: ReaderWeights) -> 
     budget = weights.list_words if "list" in kinds else weights.max_words
 
     def fits(i: int) -> bool:
-        if i in chosen or len(chosen) >= weights.max_units:
+        if i in chosen or len(chosen) >= min(weights.max_units, max_units or weights.max_units):
             return False
         if chosen and float(np.max(reading.vecs[chosen] @ reading.vecs[i])) > weights.redundancy:
             return False

@@ -39,14 +39,12 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "bm25_candidates",
         "doc_diversity",
         "rerank_model",
-        "min_relevance",
     ),
     "backend": (
         "llm_model",
         "llm_temperature",
         "llm_max_tokens",
         "llm_context_window",
-        "answer_tokens",
         "max_sentences",
         "history_tokens",
     ),
@@ -225,8 +223,22 @@ def run_fingerprint(
     if not generative:  # the model settings do not change extractive answers
         backend_values = {k: v for k, v in backend_values.items() if not k.startswith("llm_")}
     fp["backend"] = {"name": name, "model": model if generative else None, **backend_values}
+    fp["backend"]["reader_weights"] = _reader_weights_hash()  # the extractive reader's fitted numbers
     fp["settings"] = values
     return fp
+
+
+def _reader_weights_hash() -> str | None:
+    """A short hash of the reader's weights (every answer, generative ones included, is decided
+    or backed by the extractive reader)."""
+    import hashlib
+
+    from assistant.answer.weights import WEIGHTS_FILE
+
+    try:
+        return hashlib.sha256(WEIGHTS_FILE.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

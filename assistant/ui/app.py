@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from assistant.answer import registry
 from assistant.config import Settings
 from assistant.types import Answer, AssistantError
 from assistant.ui import render
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ["extractive", "openai", "ollama"]
 STREAM_EVERY_S = 0.05
 COLUMN_WIDTHS = {5: ["38%", "24%", "10%", "7%", "21%"], 6: ["34%", "20%", "9%", "6%", "18%", "13%"]}
 INTERNAL_ERROR = "an internal error stopped this answer ({kind}); the details are in the server log"
@@ -212,11 +212,14 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
         """Answer a question from the documents, streaming.
 
         Yields ``{"answer": text so far, "done": False, ...}`` while the answer streams, then
-        ``{"answer": str with [n] markers, "done": True, "refused": bool, "citations": [{"n", "title",
-        "publisher", "date", "page", "url", "doc_id", "quote", "passage", ...}], "closest_documents":
-        [titles], "standalone_question": str, "backend": str}``. ``history`` is the earlier turns as
-        ``[{"role": "user"|"assistant", "content": str}]``; ``doc_ids`` restricts to those documents;
-        ``date_from``/``date_to`` are YYYY[-MM[-DD]]; empty values mean no filter or the default.
+        ``{"answer": str with [n] markers, "done": True, "status": "answered"|"partial"|"refused",
+        "refused": bool, "not_stated": [str], "citations": [{"n", "title", "publisher", "date", "page",
+        "url", "doc_id", "quote", "passage", ...}], "closest_documents": [titles],
+        "standalone_question": str, "backend": str, "warnings": [str], "grounding": dict | None}``;
+        the streamed text of a generative answer is a draft, replaced by the checked final answer.
+        ``history`` is the earlier turns as ``[{"role": "user"|"assistant", "content": str}]``;
+        ``doc_ids`` restricts to those documents; ``date_from``/``date_to`` are YYYY[-MM[-DD]]; empty
+        values mean no filter or the default.
         Bad input raises an error with a clear message.
         """
         filters = _filters(doc_ids, date_from, date_to, backend, top_k)
@@ -347,7 +350,10 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
                             )
                     with gr.Accordion("Settings", open=False, elem_id="settings"):
                         backend = gr.Dropdown(
-                            BACKENDS, value=settings.backend, label="Answer backend", elem_id="backend"
+                            registry.names(),
+                            value=settings.backend,
+                            label="Answer backend",
+                            elem_id="backend",
                         )
                         top_k = gr.Slider(
                             1,
@@ -430,11 +436,15 @@ def _api_result(answer: Answer) -> dict[str, Any]:
     return {
         "answer": answer.text,
         "done": True,
+        "status": answer.status,
         "refused": answer.refused,
+        "not_stated": list(answer.not_stated),
         "citations": [c.to_dict() for c in answer.citations],
         "closest_documents": list(dict.fromkeys(h.title for h in answer.hits)) if answer.refused else [],
         "standalone_question": answer.standalone_question,
         "backend": answer.backend,
+        "warnings": list(answer.warnings),
+        "grounding": answer.grounding,
     }
 
 

@@ -74,10 +74,14 @@ def question_html(question: str) -> str:
 
 
 def streaming_html(partial: str) -> str:
-    """An answer being streamed: plain escaped text and a cursor."""
+    """An answer being streamed: plain escaped text, a cursor, and a caption saying it is a draft
+    (a generative answer is checked against the documents and replaced when it is complete)."""
     if not partial:
         return '<div class="answer streaming"><span class="pending">Searching the documents…</span></div>'
-    return f'<div class="answer streaming">{_lines(partial)}<span class="cursor">▍</span></div>'
+    return (
+        f'<div class="answer streaming">{_lines(partial)}<span class="cursor">▍</span>'
+        '<div class="pending draft-note">Draft: checked against the documents when complete.</div></div>'
+    )
 
 
 def _closest_titles(hits: list[Hit], limit: int = 5) -> list[Hit]:
@@ -106,14 +110,47 @@ def refusal_html(answer: Answer) -> str:
     )
 
 
+def grounding_note(answer: Answer) -> str:
+    """What the support check did to a generative answer, in one sentence ("" when nothing to say)."""
+    g = answer.grounding or {}
+    if not g.get("model_called"):
+        return ""
+    if g.get("fallback"):
+        return (
+            "The model's answer could not be checked against the documents, so it is not shown: "
+            "these passages answer the question."
+        )
+    dropped = int(g.get("dropped") or 0)
+    if dropped:
+        total = int(g.get("sentences") or 0)
+        return (
+            f"{dropped} of the model's {total} sentences {'was' if dropped == 1 else 'were'} removed: "
+            "no cited passage supports them."
+        )
+    return ""
+
+
 def answer_html(answer: Answer, turn: int | None = None) -> str:
-    """A final answer: refusal box, or text with clickable ``[n]`` markers and any warnings."""
+    """A final answer: refusal box, or text with clickable ``[n]`` markers, what the documents do
+    not state, and every warning (what the support check removed or replaced among them)."""
     if answer.refused:
         return refusal_html(answer)
     body = linkify(answer.text, answer.citations, turn)
-    warnings = "".join(f"<li>{_lines(w)}</li>" for w in answer.warnings)
+    notes = []
+    if answer.status == "partial" and answer.not_stated:
+        missing = _lines("; ".join(answer.not_stated))
+        notes.append(f'<div class="not-stated">Not stated in the documents: {missing}</div>')
+    note = grounding_note(answer)
+    if note:
+        notes.append(f'<div class="grounding-note">{esc(note)}</div>')
+    listed = answer.warnings
+    if note and (answer.grounding or {}).get("fallback"):
+        listed = listed[1:]  # warnings[0] is the fallback notice, which the note already says
+    warnings = "".join(f"<li>{_lines(w)}</li>" for w in listed)
     if warnings:
-        body += f'<div class="answer-warnings"><strong>Check:</strong><ul>{warnings}</ul></div>'
+        notes.append(f"<strong>Check:</strong><ul>{warnings}</ul>")
+    if notes:
+        body += f'<div class="answer-warnings" role="note">{"".join(notes)}</div>'
     return f'<div class="answer">{body}</div>'
 
 
