@@ -8,6 +8,7 @@ the BM25 snapshot (also the filter masks), per-query filters, and the evidence s
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import threading
@@ -88,6 +89,7 @@ class _BM25Snapshot:
         }
         vocab = self.retriever.bm25.vocab_dict
         self.vocab = vocab
+        self.sorted_vocab = sorted(vocab)
         # document frequency per term id from the sparse score matrix
         indptr = np.asarray(self.retriever.bm25.scores["indptr"])
         self.df = np.diff(indptr)
@@ -111,8 +113,17 @@ class _BM25Snapshot:
         return (lo is None or end >= lo) and (hi is None or start <= hi)
 
     def known(self, word: str) -> bool:
-        """Whether ``word`` (any case, hyphen parts, a dotted acronym) occurs in the corpus."""
-        return self._known(word)
+        """Whether ``word`` (any case, hyphen parts, a dotted acronym) occurs in the corpus, or a
+        word of the same root does: a long word with its last two letters dropped begins a corpus
+        word ("Mongolian" ~ "Mongolia", "Canadians" ~ "Canadian")."""
+        if self._known(word):
+            return True
+        low = re.sub(r"['’]s$", "", word).lower()
+        if len(low) < 6 or not low.isalpha():
+            return False
+        root = low[:-2]
+        i = bisect.bisect_left(self.sorted_vocab, root)
+        return i < len(self.sorted_vocab) and self.sorted_vocab[i].startswith(root)
 
     def _known(self, word: str) -> bool:
         import bm25s

@@ -136,8 +136,8 @@ def test_streamed_answer_marker_brings_source_into_view(
 
 def test_answer_reads_well(page: Page, artifacts_dir: Path) -> None:
     bot = ask(page, BAOTOU)
-    expect(bot.locator("a.cite")).to_have_count(1)
-    expect(page.locator("#sources .latest .source mark")).to_contain_text("Ding Xiufeng")
+    expect(bot.locator("a.cite").first).to_have_text("[1]")
+    expect(page.locator("#sources .latest .source mark").first).to_contain_text("Ding Xiufeng")
     _shot(page, artifacts_dir, "answered-chat", full_page=False)
 
 
@@ -276,7 +276,7 @@ def test_thumbs_down_is_recorded(page: Page, ui_server: UiServer) -> None:
     assert record["history"] == []
     assert datetime.fromisoformat(record["time"]).tzinfo is not None
     expect(page.locator("#feedback-comment textarea")).to_have_value("")
-    expect(bot.locator("a.cite")).to_have_count(1)
+    expect(bot.locator("a.cite")).to_have_count(len(record["citations"]))
 
 
 def test_corpus_tab_lists_documents_and_ingests_an_upload(

@@ -100,7 +100,8 @@ _ORG_WORDS = re.compile(
     r"\b(?:Agency|Department|Ministry|Organi[sz]ation|Institute|Institutes|University|College|Company|Corp|"
     r"Corporation|Inc|Ltd|LLC|Council|Commission|Committee|Bank|Association|Cent(?:er|re)|Office|"
     r"Administration|Bureau|Authority|Board|Foundation|Society|Group|Laboratory|Laboratories|Hospital|"
-    r"Service|Services|Survey|Agency|Federation|Union|Party|Court|Parliament|Congress|Government)\b"
+    r"Service|Services|Survey|Agency|Federation|Union|Party|Court|Parliament|Congress|Government|Academy|"
+    r"Academies|School|Schools|Municipal|Ministries|Program|Programme|Fund|Council|Network|Alliance)\b"
 )
 _TITLE_WORDS = re.compile(
     r"\b(?:President|Vice|Secretary|Minister|Director|Chair|Chairman|Chairwoman|Governor|Senator|Ambassador|"

@@ -29,7 +29,7 @@ FEATURES: tuple[str, ...] = (
     "sim_question",  # cosine of the unit and the whole question
     "lex",  # rarity-weighted share of the aspect's terms in the unit
     "lex_context",  # ... in the unit, the unit before it, its section heading and the document title
-    "specific",  # share of the aspect's names and figures in the unit
+    "specific",  # share of the aspect's names and figures in the unit, minus the units' mean
     "specific_context",  # ... in the unit's passage or the document title
     "phrase",  # share of the aspect's term pairs (bigrams) in the unit
     "holds",  # the unit holds the kind asked for (a date for "when", a figure for "how many")
@@ -160,6 +160,9 @@ def cheap_features(
     typed = aspect.kind in TYPED
     dated = {d: date_match(question.asked, date) for d, date in ctx.doc_dates.items()}
     figures = numbers(aspect.text)
+    spec_mean = (
+        sum(_share(aspect.specific, u.terms, ctx) for u in units) / len(units) if aspect.specific and units else 0.0
+    )
     for u in units:
         p = passages[u.hit]
         title = ctx.title_terms.get(p.doc_id, frozenset())
@@ -175,7 +178,8 @@ def cheap_features(
             [
                 _share(aspect.terms, u.terms, ctx),
                 _share(aspect.terms, around, ctx),
-                _share(aspect.specific, u.terms, ctx) if aspect.specific else 1.0,
+                # centred on the other units: a unit holding the names the others lack stands out
+                (_share(aspect.specific, u.terms, ctx) - spec_mean) if aspect.specific else 0.0,
                 _share(aspect.specific, ctx.passage_terms[u.hit] | title, ctx) if aspect.specific else 1.0,
                 (len(aspect.bigrams & u_bigrams) / len(aspect.bigrams)) if aspect.bigrams else 0.0,
                 float(has),
