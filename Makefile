@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 INDEX ?= indexes/default
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-all lint eval eval-baselines bench browser-deps ocr-deps local-llm local-llm-deps clean
+.PHONY: install run test test-fast test-all lint eval eval-baselines bench browser-deps ocr-deps local-llm local-llm-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -68,6 +68,11 @@ run: install
 
 test: install browser-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The fast tier: no real model, index, server or browser (a fake embedder where one is needed).
+# `make test` runs everything, this tier included.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow and not model and not browser and not server" $(PYTEST_ARGS)
 
 test-all: install browser-deps local-llm-deps
 	$(BIN)/python -m pytest -q -m "" $(PYTEST_ARGS)

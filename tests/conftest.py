@@ -16,6 +16,19 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "corpus"
 
 
+# Fixtures that load the real model or build a real index: a test using one is in the full tier only
+# (`make test`); the rest form the fast tier (`make test-fast`, `-m "not model ..."`).
+HEAVY_FIXTURES = frozenset(
+    {"embedder", "shared_index", "assistant", "make_assistant", "corpus_copy", "ui_index", "ui_server"}
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
 @pytest.fixture(autouse=True)
 def _writes_go_to_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test writes into the working tree: feedback and default index point at tmp."""
