@@ -78,7 +78,8 @@ test-all: install browser-deps local-llm-deps
 	$(BIN)/python -m pytest -q -m "" $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check assistant tests benchmarks
+	$(BIN)/ruff check assistant tests benchmarks evals/tools
+	$(BIN)/ruff format --check assistant tests benchmarks evals/tools
 
 # Each eval set runs on its own corpus and index and is gated against evals/baselines/<set>.json with
 # the paired rule (FAIL only on a significant drop; INCONCLUSIVE never fails): rare_earths* on corpus/,

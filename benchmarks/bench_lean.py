@@ -17,6 +17,7 @@ ONNX Runtime, no torch) in fresh interpreters:
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import time
@@ -68,11 +69,16 @@ def worker_memory(index: str, n: int) -> dict[str, Any]:
     a.ask(questions[0])
     after_first = rss_mib()
     t = time.perf_counter()
+    times = []
     for i in range(n):
+        t_ask = time.perf_counter()
         a.ask(questions[i % len(questions)])
+        times.append((time.perf_counter() - t_ask) * 1000)
     return {
         "questions": n,
         "seconds": round(time.perf_counter() - t, 1),
+        "ask_ms_p50": round(float(statistics.median(times)), 1),
+        "ask_ms_p95": round(float(sorted(times)[int(0.95 * (len(times) - 1))]), 1),
         "after_first_answer": after_first,
         "after_all": rss_mib(),
         "heavy_loaded": [m for m in HEAVY if m in sys.modules],

@@ -285,7 +285,9 @@ def onnx_rows(t: Table, name: str = "onnx") -> None:
     d = common.read_result(name)
     cmd = d.get("command", "") if d else "python benchmarks/bench_onnx.py"
     if not d or "throughput" not in d:
-        t.missing("4. ONNX Runtime embedder vs torch", cmd, "ingest ≥ torch; hit_rate/mrr within 0.01", "run it")
+        t.missing(
+            "4. ONNX Runtime embedder vs torch", cmd, "ingest ≥ torch; hit_rate/mrr within 0.01", "run it"
+        )
         return
     tag = f" [{name}, load avg {d['machine'].get('loadavg_1m')}]"
     ex = d["export"]
@@ -314,9 +316,12 @@ def onnx_rows(t: Table, name: str = "onnx") -> None:
         parts, ok = [], True
         for conf, m in e["metrics"].items():
             parts.append(f"{conf}: hit@5 {m['hit_rate']} / MRR {m['mrr']}")
-            ok &= ref["hit_rate"] - m["hit_rate"] <= 0.01 and ref["mrr"] - m["mrr"] <= 0.01  # a drop of at most 0.01
+            ok &= (
+                ref["hit_rate"] - m["hit_rate"] <= 0.01 and ref["mrr"] - m["mrr"] <= 0.01
+            )  # a drop of at most 0.01
         same = "; ".join(
-            f"{conf}: {len(v['differ'])} of {v['cases']} cases differ" + (f" ({', '.join(v['differ'][:4])})" if v["differ"] else "")
+            f"{conf}: {len(v['differ'])} of {v['cases']} cases differ"
+            + (f" ({', '.join(v['differ'][:4])})" if v["differ"] else "")
             for conf, v in e["identical_to_torch"].items()
         )
         t.add(
@@ -345,7 +350,8 @@ def lean_rows(t: Table, name: str = "lean") -> None:
         f"(runs {lean['cli_ask_s']} vs {torch['cli_ask_s']})",
         "≤ 2.0 s",
         lean["cli_ask_median_s"] <= 2.0,
-        "largest imports (lean): " + ", ".join(f"{k} {v:.2f}s" for k, v in list(lean["imports"]["largest_s"].items())[:5]),
+        "largest imports (lean): "
+        + ", ".join(f"{k} {v:.2f}s" for k, v in list(lean["imports"]["largest_s"].items())[:5]),
     )
     t.add(
         "3b. `Assistant.open()` + first answer in a running interpreter (imports included)",
@@ -353,7 +359,9 @@ def lean_rows(t: Table, name: str = "lean") -> None:
         f"lean **{lean['open_plus_first_answer_median_s']:.2f}s** vs torch {torch['open_plus_first_answer_median_s']:.2f}s",
         "≤ 1.5 s",
         lean["open_plus_first_answer_median_s"] <= 1.5,
-        "lean run 1: import {import_s}s, open {open_s}s, first answer {first_answer_s}s".format(**lean["first_answer"][0]),
+        "lean run 1: import {import_s}s, open {open_s}s, first answer {first_answer_s}s".format(
+            **lean["first_answer"][0]
+        ),
     )
     t.add(
         "3b. import breakdown of a cold `assistant ask` (top-level packages, cumulative)",
@@ -376,6 +384,16 @@ def lean_rows(t: Table, name: str = "lean") -> None:
         None,
         f"after the first answer: lean {lm['after_first_answer']['VmRSS']:,.0f} MiB, torch {tm['after_first_answer']['VmRSS']:,.0f} MiB",
     )
+    if "ask_ms_p50" in lm:
+        t.add(
+            f"3b. ask p50 / p95 on the shipped corpus, one assistant, {lm['questions']} eval questions",
+            cmd,
+            f"lean {lm['ask_ms_p50']:.0f} / {lm['ask_ms_p95']:.0f} ms vs torch "
+            f"{tm['ask_ms_p50']:.0f} / {tm['ask_ms_p95']:.0f} ms",
+            "p50 ≤ 150 ms",
+            lm["ask_ms_p50"] <= 150,
+            "retrieval and the extractive reader, after the first answer",
+        )
 
 
 def ui_rows(t: Table, name: str = "ui") -> None:

@@ -161,7 +161,9 @@ def cheap_features(
     dated = {d: date_match(question.asked, date) for d, date in ctx.doc_dates.items()}
     figures = numbers(aspect.text)
     spec_mean = (
-        sum(_share(aspect.specific, u.terms, ctx) for u in units) / len(units) if aspect.specific and units else 0.0
+        sum(_share(aspect.specific, u.terms, ctx) for u in units) / len(units)
+        if aspect.specific and units
+        else 0.0
     )
     for u in units:
         p = passages[u.hit]

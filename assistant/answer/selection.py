@@ -70,7 +70,6 @@ def select(
     for j, s in enumerate(support):
         if not s.supported:
             continue
-        typed_ok = eligible(reading, j)  # a further unit answers a "who" with a name too
         lead_p = float(reading.prob[j, s.best])
         lead_doc = reading.passages[units[s.best].hit].doc_id
         floor = max(weights.extra * lead_p, weights.extra_floor)

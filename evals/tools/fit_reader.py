@@ -66,8 +66,8 @@ class CachingEmbedder:
 
 
 def labels_for(case: Any, span: str | None, units: list[Any]) -> np.ndarray:
-    from assistant.evals.metrics import fact_found, tokens
     from assistant.answer.text import STOPWORDS
+    from assistant.evals.metrics import fact_found, tokens
 
     if span:
         want = [t for t in dict.fromkeys(tokens(span)) if t not in STOPWORDS]
@@ -119,7 +119,7 @@ def fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1.0) -> tuple[n
     """Weighted L2 logistic regression (scipy's L-BFGS; no scikit-learn needed)."""
     from scipy.optimize import minimize
 
-    n, d = X.shape
+    _n, d = X.shape
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         coef, b = theta[:d], theta[d]
@@ -188,7 +188,7 @@ def main() -> None:
     rows = collect(embedder, weights)
     X, y, w, _ = design(rows)
     print(
-        f"{len(X)} units, {int(y.sum())} positive, {len(set(r['id'] for r in rows if 'labels' in r))} questions"
+        f"{len(X)} units, {int(y.sum())} positive, {len({r['id'] for r in rows if 'labels' in r})} questions"
     )
 
     # cross-validation by document group
@@ -286,7 +286,7 @@ def main() -> None:
             ans = [r for r in rows if r["set"] == name and r["answerable"]]
             un = [r for r in rows if r["set"] == name and not r["answerable"]]
 
-            def refused(r: dict[str, Any]) -> bool:
+            def refused(r: dict[str, Any], trial: Any = trial) -> bool:
                 return r["reading"] is None or not any(s.supported for s in assess(r["reading"], trial))
 
             out[name] = (
