@@ -152,6 +152,11 @@ def test_follow_ups_need_the_conversation_self_contained_questions_do_not() -> N
     assert needs_conversation("When was it signed?")
     assert needs_conversation("And its reserves?")
     assert not needs_conversation("Who is Orla Venn and what did she announce?")
+    assert needs_conversation("Which other ports does the line serve?")  # a comparative, no subject
+    assert needs_conversation("How large is the company's debt?")  # short, about "the <thing>"
+    assert not needs_conversation("Which other ports besides Velt does the line serve?")
+    assert not needs_conversation("How large is the debt of Ostria Shipping?")
+    assert not needs_conversation("What share of the harvest was lost to frost in the northern valleys?")
     history = [{"role": "user", "content": "What did the Velt plant produce in 2021?"}]
     assert rewrite_follow_up("When was it opened?", history).startswith("When was it opened? (")
     assert "Velt" in rewrite_follow_up("When was it opened?", history)

@@ -34,6 +34,11 @@ _ANAPHOR = re.compile(
     r"there)\b",
     re.I,
 )
+_COMPARATIVE = re.compile(r"\b(?:other|another|former|latter)\b", re.I)
+# a short question about "the <thing>" that names nothing of its own ("How big are the
+# country's reserves?") refers to the conversation's subject
+_DEFINITE = re.compile(r"\bthe\s+\w+", re.I)
+_SHORT_DEFINITE_WORDS = 8
 _SOURCE_CLAUSE = re.compile(
     r"^\s*(?:according to|as (?:stated|reported|described) (?:in|by)|based on|per|in)\s+(?:the\s+)?"
     r"[^,?]{3,120}?(?:report|summary|order|paper|article|study|document|fact sheet|review|survey|"
@@ -187,14 +192,18 @@ def analyse(question: str) -> Question:
 
 def needs_conversation(question: str) -> bool:
     """Whether a question leans on the conversation for its subject: it opens with an ellipsis
-    ("And Japan?", "What about its reserves?") or refers back with a pronoun while naming no
-    subject of its own ("When was it signed?"). A question naming its own subject ("Who is Ding
-    Xiufeng and what did he say?") is self-contained, pronouns and all."""
+    ("And Japan?", "What about its reserves?"), or names no subject of its own and refers back
+    with a pronoun or a comparative ("When was it signed?", "Which other ports does it serve?")
+    or is a short question about "the <thing>" ("How big is the company's debt?"). A question
+    naming its own subject ("Who is Orla Venn and what did she say?") is self-contained,
+    pronouns and all."""
     q = question.strip()
     if re.match(r"^(?:and|also|what about|how about|and what about|same for|what of|as for)\b", q, re.I):
         return True
     own = specific_terms(q)
-    if _ANAPHOR.search(q) and not own:
+    if (_ANAPHOR.search(q) or _COMPARATIVE.search(q)) and not own:
         return True
     words = [w for w in WORD.findall(q)]
+    if not own and _DEFINITE.search(q) and len(words) <= _SHORT_DEFINITE_WORDS:
+        return True
     return len(terms(q, frame=False)) <= 1 and len(words) <= 4 and not own
