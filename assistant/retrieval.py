@@ -115,7 +115,7 @@ class _BM25Snapshot:
     def known(self, word: str) -> bool:
         """Whether ``word`` (any case, hyphen parts, a dotted acronym) occurs in the corpus, or a
         word of the same root does: a long word with its last two letters dropped begins a corpus
-        word ("Mongolian" ~ "Mongolia", "Canadians" ~ "Canadian")."""
+        word ("Bolivian" ~ "Bolivia", "Canadians" ~ "Canadian")."""
         if self._known(word):
             return True
         low = re.sub(r"['’]s$", "", word).lower()

@@ -19,7 +19,7 @@ _WH = (
     r"did|does|do|is|are|was|were|has|have|had|can|could|will|would|should"
 )
 # ", and what …" / " and which …" / "; how …": a new clause asking its own question
-# (a follow-up's carried subject, "… (China rare earth mine production)", stays with its question)
+# (a follow-up's carried subject, "… (Velt harbour cargo tonnage)", stays with its question)
 _CLAUSE = re.compile(
     rf"(?:,\s*|\s+)(?:and|but|also|as well as)\s+(?=(?:{_WH})\b)|;\s*(?=(?:{_WH})\b)|\?\s+(?=[^\s(])",
     re.I,
@@ -136,7 +136,7 @@ def _aspect(text: str, refers_back: bool = False, subject: str = "") -> Aspect:
 
 
 def scoring_text(question: str) -> str:
-    """``question`` without a leading clause naming its source ("According to the USGS summary,
+    """``question`` without a leading clause naming its source ("According to the NOAA summary,
     how much …" -> "how much …"), unless too little would be left."""
     rest = _SOURCE_CLAUSE.sub("", question)
     return rest if word_count(rest) >= 3 else question
@@ -168,7 +168,7 @@ def _split_coordinated(clause: str) -> list[str]:
 
 def analyse(question: str) -> Question:
     """Split ``question`` into aspects (see :class:`Aspect`). An aspect that refers back ("…, and
-    what did he say?") is read with the names of the clause before it ("Ding Xiufeng … what did he
+    what did she say?") is read with the names of the clause before it ("Orla Venn … what did she
     say"), which is what it is about."""
     text = scoring_text(question)
     aspects: list[Aspect] = []

@@ -232,7 +232,7 @@ def check_support(
 
         def found(term: str, source: set[str] = source, spelled: frozenset[str] = spelled) -> bool:
             word = claim.get(term, "")
-            if "-" in word:  # "rare-earth" is stated by "rare earth"
+            if "-" in word:  # "sea-level" is stated by "sea level"
                 parts = [_stem(p) for p in word.split("-") if len(p) > 1 and p.lower() not in STOPWORDS]
                 if parts and all(p in source for p in parts):
                     return True

@@ -91,7 +91,7 @@ PATTERNS: dict[str, re.Pattern[str]] = {
         re.IGNORECASE,
     ),
 }
-# a capitalised run within a line: "Ding Xiufeng", "World Health Organization", "U.S. Geological Survey"
+# a capitalised run within a line: "Orla Venn", "World Health Organization", "U.S. Coast Guard"
 _NAME = re.compile(
     r"\b(?:[A-Z][a-z]+\.?|[A-Z]{2,}|[A-Z]\.)(?:[ \t]+(?:of|for|and|the|de|von|van|del|da)?[ \t]*"
     r"(?:[A-Z][a-zA-Z'’-]+|[A-Z]\.))*"
@@ -204,7 +204,7 @@ _LIST_NOUNS = re.compile(
 
 def head_kind(question: str) -> str | None:
     """The kind named by the head of a "what/which …" question ("What was China's estimated mine
-    production …" -> quantity; "Which USGS specialist compiled …" -> person)."""
+    production …" -> quantity; "Which NOAA specialist compiled …" -> person)."""
     words = re.findall(r"[a-z][a-z'’-]*|\d+", question.lower())
     for i, w in enumerate(words[:3]):
         if w in ("what", "which", "whose"):
@@ -392,7 +392,7 @@ def kind_count(sentence: str, kind: str, question: str) -> int:
 def _personal_name(run: str, asked: set[str]) -> bool:
     """Whether a capitalised run holds a personal name: two or more consecutive capitalised
     words that are neither titles nor institution words, not all in the question
-    ("Party Secretary Ding Xiufeng" does; "Secretary of the Interior" does not)."""
+    ("Harbour Master Orla Venn" does; "Secretary of the Interior" does not)."""
     streak: list[str] = []
     for w in WORD.findall(run):
         if (

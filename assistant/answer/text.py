@@ -91,7 +91,7 @@ def stem(word: str) -> str:
 
 
 def terms(text: str, *, frame: bool = True) -> set[str]:
-    """Stemmed content terms; a hyphenated word counts as its parts ("rare-earth" = "rare earth",
+    """Stemmed content terms; a hyphenated word counts as its parts ("sea-level" = "sea level",
     "ARPA-E" = "arpa"), as the keyword index sees it. ``frame=False`` also drops question-frame
     words ("type", "main", "called")."""
     return set(term_list(text, frame=frame))
