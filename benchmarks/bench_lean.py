@@ -17,7 +17,6 @@ ONNX Runtime, no torch) in fresh interpreters:
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import time
@@ -73,12 +72,13 @@ def worker_memory(index: str, n: int) -> dict[str, Any]:
     for i in range(n):
         t_ask = time.perf_counter()
         a.ask(questions[i % len(questions)])
-        times.append((time.perf_counter() - t_ask) * 1000)
+        times.append(time.perf_counter() - t_ask)
+    latency = common.summary_ms(times)
     return {
         "questions": n,
         "seconds": round(time.perf_counter() - t, 1),
-        "ask_ms_p50": round(float(statistics.median(times)), 1),
-        "ask_ms_p95": round(float(sorted(times)[int(0.95 * (len(times) - 1))]), 1),
+        "ask_ms_p50": latency["p50_ms"],
+        "ask_ms_p95": latency["p95_ms"],
         "after_first_answer": after_first,
         "after_all": rss_mib(),
         "heavy_loaded": [m for m in HEAVY if m in sys.modules],
