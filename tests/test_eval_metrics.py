@@ -560,7 +560,7 @@ def test_answer_words_partial_rate_and_abstention_matrix() -> None:
 
 def test_grounding_metrics_from_hand_made_records() -> None:
     c = case(key_facts=["x"], source_doc_ids=["d"])
-    g1 = {"sentences": 4, "kept": 3, "dropped": 1, "fallback": False, "model_called": True}
+    g1 = {"sentences": 4, "kept": 3, "dropped": 1, "added": 2, "fallback": False, "model_called": True}
     g2 = {"sentences": 2, "kept": 0, "dropped": 2, "fallback": True, "model_called": True}
     records = [
         record(c, text="x [1]", grounding=g1, warnings=["sentence 2 not supported"]),
@@ -575,6 +575,7 @@ def test_grounding_metrics_from_hand_made_records() -> None:
     assert m["generated_kept_share"] == pytest.approx(3 / 6)
     assert m["fallback_rate"] == 0.5
     assert m["warnings_per_case"] == 1.5
+    assert m["complemented_rate"] == 1.0  # of the answers shown as generated (the fallback is not)
     extractive = aggregate([record(c, text="x [1]", warnings=["w"])])
     assert extractive["generated_kept_share"] is None and extractive["warnings_per_case"] is None
 

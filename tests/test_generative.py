@@ -23,10 +23,12 @@ from click.testing import CliRunner
 from fake_llm_server import FakeLLMServer, Reply
 
 from assistant.answer.base import AnswerBackend, Draft, number_citations, rewrite_follow_up
+from assistant.answer.candidates import clean_quote
 from assistant.answer.generative import (
     FALLBACK_NOTE,
     GenerativeBackend,
     build_prompt,
+    complement,
     make_generative_backend,
     post_check,
     usable_rewrite,
@@ -224,6 +226,7 @@ def test_good_answer_maps_citations_to_the_right_hits(
         "sentences": 2,
         "kept": 2,
         "dropped": 0,
+        "added": 0,
         "fallback": False,
         "model_called": True,
     }
@@ -326,6 +329,7 @@ def test_issue_invented_uncited_answer_falls_back_to_the_passages(
         "sentences": 3,
         "kept": 0,
         "dropped": 3,
+        "added": 0,
         "fallback": True,
         "model_called": True,
     }
@@ -373,17 +377,66 @@ def test_unsupported_sentences_are_dropped_and_listed(
     )
     _, draft = run(backend_for(server, embedder), hits, "What happened to exports, rates and wind capacity?")
     text, citations = number_citations(draft, hits)
-    assert text == "Wind capacity doubled between 2020 and 2023 [1]."
-    assert [c.doc_id for c in citations] == ["energy"]
+    # the kept sentence leads; the reader's sentence on exports, which the model got wrong, follows
+    assert (
+        text == "Wind capacity doubled between 2020 and 2023 [1]. Ruritania's exports fell 12% in 2023. [2]"
+    )
+    assert [c.doc_id for c in citations] == ["energy", "trade"]
     assert draft.grounding == {
         "sentences": 4,
         "kept": 1,
         "dropped": 3,
+        "added": 1,
         "fallback": False,
         "model_called": True,
     }
     (warning,) = [w for w in draft.warnings if w.startswith("dropped")]
     assert "2019, 40 not in the passage" in warning and "Olga, Varn not in the passage" in warning
+
+
+def test_restated_needs_every_name_and_figure_and_most_words() -> None:
+    from assistant.answer.grounding import restated
+
+    said = "Velt's harbour handled 4.2 million tonnes of grain in 2021, most of it for export."
+    assert restated("In 2021 the harbour of Velt handled 4.2 million tonnes of grain.", said)
+    assert not restated("In 2022 the harbour of Velt handled 4.2 million tonnes of grain.", said)  # a year
+    assert not restated("Velt's harbour handled 4.2 million tonnes of grain, dredged by Orla Venn.", said)
+    assert not restated("The harbour's new cranes, cold stores and rail sidings opened in 2021.", said)
+
+
+def test_complement_appends_what_the_model_left_out_with_its_citation() -> None:
+    model = Draft(
+        text="Exports fell 12% in 2023 {{cite:0}}.", quotes=[(0, "Exports fell 12% in 2023.", 0, True)]
+    )
+    reading = Draft(
+        text="Ruritania's exports fell 12% in 2023. {{cite:0}} The bank raised its rate to 5.5%. {{cite:1}}"
+        "\n\nThe documents do not answer “Why?”.",
+        quotes=[
+            (0, "Ruritania's exports fell 12% in 2023.", 0, True),
+            (1, "The bank raised its rate to 5.5%.", 40, True),
+        ],
+        status="partial",
+        not_stated=["Why?"],
+    )
+    merged, added = complement(model, reading)
+    assert added == 1  # the first reader sentence says nothing the model's does not
+    assert merged.text == "Exports fell 12% in 2023 {{cite:0}}. The bank raised its rate to 5.5%. {{cite:1}}"
+    assert merged.quotes == [
+        (0, "Exports fell 12% in 2023.", 0, True),
+        (1, "The bank raised its rate to 5.5%.", 40, True),
+    ]
+
+
+def test_a_partial_generated_answer_names_what_is_not_stated(
+    server: FakeLLMServer, hits: list[Hit], embedder
+) -> None:
+    server.queue("Ruritania's exports fell 12% in 2023 [1].")
+    reader = ScriptedReader(status="partial", not_stated=["What did the tariff cost?"])
+    _, draft = run(backend_for(server, embedder, reader), hits)
+    assert draft.status == "partial" and draft.not_stated == ["What did the tariff cost?"]
+    text, _ = number_citations(draft, hits)
+    assert text.endswith("The documents do not answer “What did the tariff cost?”.")
+    assert draft.grounding["added"] == 0  # the reader's only sentence is the model's
 
 
 def test_a_sentence_keeps_only_the_sources_that_support_it(hits: list[Hit], embedder) -> None:
@@ -482,6 +535,7 @@ def test_reader_refusal_means_no_model_call(server: FakeLLMServer, hits: list[Hi
         "sentences": 0,
         "kept": 0,
         "dropped": 0,
+        "added": 0,
         "fallback": False,
         "model_called": False,
     }
@@ -833,6 +887,8 @@ def test_ui_shows_warnings_and_what_the_check_removed() -> None:
     )
     html = answer_html(kept)
     assert "1 of the model&#x27;s 2 sentences was removed" in html and "dropped 1 sentence" in html
+    kept.grounding = {**kept.grounding, "added": 2}
+    assert "The last 2 sentences are quoted from the passages" in answer_html(kept)
     fallback = Answer(
         question="q",
         text="Exports fell. [1]",
@@ -883,6 +939,7 @@ def test_assistant_ask_with_openai_backend_end_to_end(shared_index, embedder) ->
         assert "Secretary of Defense" not in answer.text
         assert answer.citations[0].quote in answer.citations[0].passage
         assert "Ding Xiufeng" in answer.citations[0].quote
+        added = answer.grounding.pop("added")
         assert answer.grounding == {
             "sentences": 3,
             "kept": 1,
@@ -890,6 +947,9 @@ def test_assistant_ask_with_openai_backend_end_to_end(shared_index, embedder) ->
             "fallback": False,
             "model_called": True,
         }
+        # what the reader quoted and the model did not say follows the model's sentence, verbatim
+        assert added > 0 and len(answer.citations) == 1 + added
+        assert all(clean_quote(c.quote) in answer.text for c in answer.citations[1:])
         assert any("[9]" in w for w in answer.warnings) and any(
             "Secretary of Defense" in w for w in answer.warnings
         )

@@ -109,6 +109,7 @@ def assert_grounded(answer: Answer, embedder, answer_tokens: int = 180) -> None:
         "sentences",
         "kept",
         "dropped",
+        "added",
         "fallback",
         "model_called",
     }

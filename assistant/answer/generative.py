@@ -19,9 +19,14 @@ writes reaches the user unchecked:**
    sentence as the quote; every other sentence is dropped and listed in ``warnings``.
 5. **Fallback.** When no sentence survives (or the model says the sources do not answer), the
    answer is the extractive one, with :data:`FALLBACK_NOTE` in ``warnings``.
+6. **Complement.** When some survive, each sentence of the extractive answer that they do not
+   already restate (:func:`~assistant.answer.grounding.restated`) follows them, quoted with its
+   citation (:func:`complement`): a partly supported reply never holds less of what the passages
+   say than the extractive answer does.
 
-The final ``Draft.grounding`` is ``{"sentences", "kept", "dropped", "fallback", "model_called"}``;
-its ``status``/``not_stated`` are the reader's (answered or partial).
+The final ``Draft.grounding`` is ``{"sentences", "kept", "dropped", "added", "fallback",
+"model_called"}``; its ``status``/``not_stated`` are the reader's (answered or partial), and a
+partial answer ends by naming what the documents do not answer, as the reader's does.
 """
 
 from __future__ import annotations
@@ -34,8 +39,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.answer.base import AnswerBackend, Draft, content_words, rewrite_follow_up, specific_terms
-from assistant.answer.grounding import check_support
+from assistant.answer.base import (
+    AnswerBackend,
+    Draft,
+    content_words,
+    not_answered,
+    rewrite_follow_up,
+    specific_terms,
+)
+from assistant.answer.grounding import check_support, restated
 from assistant.answer.llm_errors import (
     connection_failure,
     describe_failure,
@@ -334,6 +346,45 @@ def post_check(reply: str, hits: list[Hit], shown: list[str] | None, question: s
     return out
 
 
+_PLACEHOLDER = re.compile(r"\s*\{\{cite:(\d+)\}\}")
+
+
+def _pieces(draft: Draft) -> list[tuple[str, list[int]]]:
+    """The sentences of a draft's text (before any blank line) with the quotes each cites."""
+    body = draft.text.split("\n\n", 1)[0]
+    out: list[tuple[str, list[int]]] = []
+    start = 0
+    for m in _PLACEHOLDER.finditer(body):
+        text = body[start : m.start()].strip()
+        if text:
+            out.append((text, [int(m.group(1))]))
+        elif out:  # a second marker on the same sentence
+            out[-1][1].append(int(m.group(1)))
+        start = m.end()
+    return out
+
+
+def complement(draft: Draft, reading: Draft) -> tuple[Draft, int]:
+    """``draft`` (the model's supported sentences) followed by every sentence of the reader's
+    answer ``reading`` that the text so far does not restate, with its quotes; and how many were
+    added. Both are cited by construction, so the result holds at least what ``reading`` holds."""
+    quotes = list(draft.quotes)
+    parts = [draft.text]
+    said = _PLACEHOLDER.sub("", draft.text)
+    added = 0
+    for text, cites in _pieces(reading):
+        if restated(text, said):
+            continue
+        marks = ""
+        for i in cites:
+            quotes.append(reading.quotes[i])
+            marks += f"{{{{cite:{len(quotes) - 1}}}}}"
+        parts.append(f"{text} {marks}")
+        said += " " + text
+        added += 1
+    return Draft(text=" ".join(parts), quotes=quotes), added
+
+
 # ---------------------------------------------------------------------------------- backend
 
 
@@ -387,6 +438,7 @@ class GenerativeBackend(AnswerBackend):
             "sentences": 0,
             "kept": 0,
             "dropped": 0,
+            "added": 0,
             "fallback": False,
             "model_called": False,
         }
@@ -429,7 +481,9 @@ class GenerativeBackend(AnswerBackend):
                 f"{prompt.dropped} lower-ranked passage{'s were' if prompt.dropped > 1 else ' was'} left out "
                 f"to fit the model's context window ({self.settings.llm_context_window} tokens)"
             )
-        draft = checked.draft
+        draft, grounding["added"] = complement(checked.draft, reading)
+        if reading.status == "partial" and reading.not_stated:
+            draft.text += "\n\n" + not_answered(reading.not_stated)
         draft.status, draft.not_stated = reading.status, list(reading.not_stated)
         draft.warnings, draft.grounding = warnings, grounding
         yield draft

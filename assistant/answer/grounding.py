@@ -55,6 +55,9 @@ class GroundingWeights:
     leading space) in at most this many pieces."""
     max_absent: int = 1
     """Content words of the sentence the passage may lack (a verb of the model's own: "rose")."""
+    min_restated: float = 0.8
+    """A passage sentence counts as restated by a text (:func:`restated`) when the text holds all
+    its names and figures and at least this share of its content terms."""
 
 
 WEIGHTS = GroundingWeights()
@@ -124,6 +127,19 @@ def specifics(text: str) -> set[str]:
     out = {_stem(t) for t in specific_terms(text)}
     out |= {_stem(w) for w in WORD.findall(text) if w[0].isdigit() or w.lower() in _NUMBER_WORDS}
     return {t for t in out if t}
+
+
+def restated(sentence: str, text: str, weights: GroundingWeights = WEIGHTS) -> bool:
+    """Whether ``text`` already says what ``sentence`` says: every name and figure of the
+    sentence and at least :attr:`GroundingWeights.min_restated` of its content terms occur in
+    ``text`` (stemmed, as in :func:`check_support`)."""
+    own = terms(sentence)
+    if not own:
+        return True
+    have = terms(text) | specifics(text)
+    if not specifics(sentence) <= have:
+        return False
+    return len(own & have) / len(own) >= weights.min_restated
 
 
 def _initial(word: str) -> str:

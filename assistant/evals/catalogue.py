@@ -263,6 +263,18 @@ for _metric in (
         requires=("grounding",),
     ),
     Metric(
+        "complemented_rate",
+        "generated answers shown (no fallback) that the reader's sentences completed (grounding.added)",
+        lambda r: (
+            bool(g.get("added"))
+            if (g := _grounding(r)) is not None and g.get("model_called") and not g.get("fallback")
+            else None
+        ),
+        direction="none",
+        binary=True,
+        requires=("grounding",),
+    ),
+    Metric(
         "warnings_per_case",
         "mean number of warnings per generated answer (cases with grounding)",
         lambda r: len(r.get("warnings") or ()) if _grounding(r) is not None else None,

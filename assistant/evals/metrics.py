@@ -42,6 +42,8 @@ Eligibility, in short (answerable cases unless said otherwise):
 * ``generated_kept_share``, ``fallback_rate``, ``warnings_per_case``: cases whose answer has
   ``grounding`` (generative backends): kept / generated sentences (micro), share that fell
   back, mean warnings per case. None when no case has grounding.
+* ``complemented_rate``: of generated answers shown (model called, not fallen back), the share
+  that the extractive reader's sentences completed (``grounding.added`` > 0). Shown, not gated.
 * ``judge_faithfulness``, ``judge_correctness``: set when a judge ran (:mod:`assistant.evals.judge`).
 
 A case whose ``ask()`` raised counts as failed everywhere: no hits, no citations, no facts,

@@ -120,14 +120,21 @@ def grounding_note(answer: Answer) -> str:
             "The model's answer could not be checked against the documents, so it is not shown: "
             "these passages answer the question."
         )
+    notes = []
     dropped = int(g.get("dropped") or 0)
     if dropped:
         total = int(g.get("sentences") or 0)
-        return (
+        notes.append(
             f"{dropped} of the model's {total} sentences {'was' if dropped == 1 else 'were'} removed: "
             "no cited passage supports them."
         )
-    return ""
+    added = int(g.get("added") or 0)
+    if added:
+        notes.append(
+            f"The last {added} sentence{'s are' if added > 1 else ' is'} quoted from the passages: "
+            "the model's answer did not say " + ("them." if added > 1 else "it.")
+        )
+    return " ".join(notes)
 
 
 def answer_html(answer: Answer, turn: int | None = None) -> str:
