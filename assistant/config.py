@@ -134,6 +134,12 @@ class Settings(BaseSettings):
     llm_retry_backoff: float = Field(
         0.5, ge=0.0, le=30.0, description="Seconds before the first retry; doubled for each further one."
     )
+    llm_condense: bool = Field(
+        False,
+        description="Ask the model to rewrite a follow-up into a standalone question. Off: the "
+        "deterministic rewrite of the extractive reader, so a generative answer's answerability check "
+        "and fallback read exactly the passages the extractive answer reads.",
+    )
     llm_response_format: Literal["auto", "json_schema", "json_object", "text"] = Field(
         "auto",
         description="How the model is asked to reply: json_schema (OpenAI structured output; Ollama "

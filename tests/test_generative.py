@@ -759,7 +759,7 @@ def test_api_key_never_in_messages_or_logs(
     server: FakeLLMServer, hits: list[Hit], embedder, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    backend = backend_for(server, embedder, llm_timeout=1.0)
+    backend = backend_for(server, embedder, llm_timeout=1.0, llm_condense=True)
     # servers echo the key they reject (OpenAI does): the message must not
     server.queue(
         GOOD,
@@ -816,7 +816,10 @@ def test_condense_asks_the_model_and_falls_back(server: FakeLLMServer, embedder)
         {"role": "user", "content": "What happened to Ruritania's exports in 2023?"},
         {"role": "assistant", "content": "They fell 12% [1]."},
     ]
-    backend = backend_for(server, embedder)
+    deterministic = rewrite_follow_up("And imports?", history)
+    assert backend_for(server, embedder).condense("And imports?", history) == deterministic
+    assert not server.requests  # by default the model is not asked: the reader's rewrite is used
+    backend = backend_for(server, embedder, llm_condense=True)
     server.queue(
         "What happened to Ruritania's imports in 2023?",
         Reply.error(500),
@@ -828,7 +831,6 @@ def test_condense_asks_the_model_and_falls_back(server: FakeLLMServer, embedder)
     assert "Assistant: They fell 12%." in prompt and "<Follow Up Message>\nAnd imports?" in prompt
     assert server.requests[0].body["stream"] is False
 
-    deterministic = rewrite_follow_up("And imports?", history)
     assert backend.condense("And imports?", history) == deterministic  # the request failed
     assert backend.condense("And imports?", history) == deterministic  # not a rewrite: ignored
     assert backend.condense("And imports?", []) == "And imports?"

@@ -630,11 +630,13 @@ class GenerativeBackend(AnswerBackend):
     # ------------------------------------------------------------------ follow-ups
 
     def condense(self, question: str, history: list[dict[str, str]]) -> str:
-        """Ask the model for a standalone question; when the request fails or the reply does not
-        read as a rewrite of this follow-up, use the deterministic
-        :func:`~assistant.answer.base.rewrite_follow_up`."""
+        """The deterministic :func:`~assistant.answer.base.rewrite_follow_up` unless
+        ``llm_condense`` is set; then the model's standalone question, or the deterministic one
+        when the request fails or the reply does not read as a rewrite of this follow-up."""
         if not history:
             return question
+        if not self.settings.llm_condense:
+            return rewrite_follow_up(question, history)
         turns: list[dict[str, str]] = []
         used = 0
         for turn in reversed(history):
