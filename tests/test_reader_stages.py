@@ -322,6 +322,46 @@ def test_a_one_document_question_is_not_padded_from_another(passages: list[Hit])
     assert {passages[q[0]].doc_id for q in draft.quotes} == {"veltria_report"}
 
 
+def test_the_same_statement_about_another_subject_answers_nothing_asked() -> None:
+    from assistant.answer.selection import frame, sibling
+
+    assert frame("Kell — ore milled 2021: 3,100; reserves: 9,000") == frame(
+        "Ostria — ore milled 2021: 40; reserves: NA"
+    )
+    asked = frozenset({"kell"})
+    assert sibling(
+        "Kell mills 3,100 tons of ore.", "Ostria mills 40 tons of ore.", asked, frozenset({"ostria"}), 0.6
+    )
+    assert not sibling(
+        "Kell mills 3,100 tons of ore.", "Kell exports most of it.", asked, frozenset({"kell"}), 0.6
+    )
+    assert not sibling(
+        "Kell mills 3,100 tons of ore.", "The mill shut in 2022 after a flood.", asked, frozenset(), 0.6
+    )
+    table = "\n".join(
+        f"{name} — ore milled 2021: {a}; 2022: {b}; reserves: {c}"
+        for name, a, b, c in [
+            ("Velt", "40,000", "41,000", "900,000"),
+            ("Kell", "3,100", "2,900", "60,000"),
+            ("Ostria", "12,000", "12,500", "310,000"),
+            ("Morvan", "800", "750", "NA"),
+        ]
+    )
+    draft = _answer(
+        "What were Kell's zorblat ore reserves?", [hit(table, doc="mills", rank=1, title="Zorblat mills")]
+    )
+    loose = _answer(
+        "What were Kell's zorblat ore reserves?",
+        [hit(table, doc="mills", rank=1, title="Zorblat mills")],
+        ReaderWeights.load().model_copy(update={"sibling": 1.01}),
+    )
+    assert "Ostria" in loose.text  # what the rule keeps out: the rows score nearly as well
+    assert "60,000" in draft.text
+    assert not any(
+        n in draft.text for n in ("Velt", "Ostria", "Morvan")
+    )  # the other rows answer nothing asked
+
+
 def test_an_asked_kind_nothing_holds_is_not_stated(passages: list[Hit]) -> None:
     # the passages discuss the mill at length but give no workforce figure
     draft = _answer("How many workers does the Velt mill employ?", passages)

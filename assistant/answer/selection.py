@@ -3,7 +3,8 @@
 Coverage first: every supported aspect gets its best unit, whatever its document (the lead
 document is a prior, not a wall), and the answer leads with the first aspect's. Then units that
 score nearly as well for an aspect join, while they add something (no near-duplicates) and fit
-the word budget; a question asking for a list gets a larger budget. An aspect that refers back
+the word budget, unless they say what the best unit says about a subject the question does not
+name (the next row of a table); a question asking for a list gets a larger budget. An aspect that refers back
 ("…, and what are they based on?") prefers the document the aspect before it was answered from.
 """
 
@@ -15,8 +16,25 @@ import numpy as np
 
 from assistant.answer.answerability import Support, eligible
 from assistant.answer.reader import Reading
-from assistant.answer.text import word_count
+from assistant.answer.text import terms, word_count
 from assistant.answer.weights import ReaderWeights
+
+_NAME_OR_FIGURE = re.compile(r"\b[A-Z][\w'’.-]*|\d[\d,.%]*")
+
+
+def frame(text: str) -> frozenset[str]:
+    """What a unit says, without its names and figures: the content terms of its other words."""
+    return frozenset(terms(_NAME_OR_FIGURE.sub(" ", text)))
+
+
+def sibling(lead: str, other: str, asked: frozenset[str], other_terms: frozenset[str], share: float) -> bool:
+    """Whether ``other`` says what ``lead`` says about another subject: their frames overlap by at
+    least ``share`` (Jaccard) and ``other`` holds none of ``asked``, the names of the question that
+    ``lead`` holds ("Kell — reserves 60,000 t" and "Ostria — reserves 310,000 t", Kell asked)."""
+    if not asked or asked & other_terms:
+        return False
+    a, b = frame(lead), frame(other)
+    return bool(a | b) and len(a & b) / len(a | b) >= share
 
 
 def select(
@@ -72,6 +90,8 @@ def select(
             continue
         lead_p = float(reading.prob[j, s.best])
         lead_doc = reading.passages[units[s.best].hit].doc_id
+        lead = units[s.best]
+        asked = frozenset(t for t in reading.question.aspects[j].specific & lead.terms if not t[:1].isdigit())
         floor = max(weights.extra * lead_p, weights.extra_floor)
         for i in np.argsort(-reading.prob[j]):
             i = int(i)
@@ -79,6 +99,8 @@ def select(
                 break
             other = reading.passages[units[i].hit].doc_id != lead_doc
             if other and not spanning and reading.prob[j, i] < lead_p:
+                continue
+            if sibling(lead.text, units[i].text, asked, units[i].terms, weights.sibling):
                 continue
             if fits(i):
                 chosen.append(i)

@@ -69,6 +69,14 @@ class ReaderWeights(BaseModel):
     redundancy: float = Field(
         0.85, ge=0.0, le=1.0, description="Cosine above which a unit repeats one already chosen."
     )
+    sibling: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.01,
+        description="A further unit that says what the aspect's best unit says (this share, Jaccard, of "
+        "their content terms once names and figures are removed) about a subject the question does not "
+        "name answers nothing asked, and is left out (1.01: never).",
+    )
     max_units: int = Field(4, ge=1, le=20, description="Units in an answer at most.")
     max_words: int = Field(110, ge=10, le=1000, description="Words in an answer at most (units are whole).")
     list_words: int = Field(
