@@ -98,6 +98,7 @@ def assistant(llm_url: str, shared_index, embedder):  # type: ignore[no-untyped-
         llm_context_window=4096,
         llm_max_tokens=MAX_TOKENS,
         llm_timeout=120,
+        llm_condense=True,  # the model's own rewrite of follow-ups, checked like the rest
     )
     return Assistant.open(index_dir, settings, embedder=embedder)
 
@@ -194,8 +195,9 @@ def test_stream_then_the_checked_answer(assistant, embedder) -> None:  # type: i
 def test_follow_up_is_condensed_and_grounded(assistant, embedder) -> None:  # type: ignore[no-untyped-def]
     first = assistant.ask(ANSWERABLE[0])
     history = [{"role": "user", "content": ANSWERABLE[0]}, {"role": "assistant", "content": first.text}]
-    answer = assistant.ask("And what did he describe at the seminar?", history=history)
-    assert answer.standalone_question
+    follow_up = "And what did he describe at the seminar?"
+    answer = assistant.ask(follow_up, history=history)
+    assert answer.standalone_question and answer.standalone_question != follow_up  # it carries the subject
     assert_grounded(answer, embedder)
 
 

@@ -328,16 +328,12 @@ def test_the_same_statement_about_another_subject_answers_nothing_asked() -> Non
     assert frame("Kell — ore milled 2021: 3,100; reserves: 9,000") == frame(
         "Ostria — ore milled 2021: 40; reserves: NA"
     )
-    asked = frozenset({"kell"})
-    assert sibling(
-        "Kell mills 3,100 tons of ore.", "Ostria mills 40 tons of ore.", asked, frozenset({"ostria"}), 0.6
-    )
-    assert not sibling(
-        "Kell mills 3,100 tons of ore.", "Kell exports most of it.", asked, frozenset({"kell"}), 0.6
-    )
-    assert not sibling(
-        "Kell mills 3,100 tons of ore.", "The mill shut in 2022 after a flood.", asked, frozenset(), 0.6
-    )
+    kell, ostria, none = frozenset({"kell"}), frozenset({"ostria"}), frozenset()
+    lead = "Kell mills 3,100 tons of ore."
+    assert sibling(lead, "Ostria mills 40 tons of ore.", kell, kell, ostria, 0.6)
+    assert not sibling(lead, "Ostria mills 40 tons of ore.", kell | ostria, kell, ostria, 0.6)  # both asked
+    assert not sibling(lead, "Kell exports most of it.", kell, kell, kell, 0.6)
+    assert not sibling(lead, "The mill shut in 2022 after a flood.", kell, kell, none, 0.6)
     table = "\n".join(
         f"{name} — ore milled 2021: {a}; 2022: {b}; reserves: {c}"
         for name, a, b, c in [
@@ -347,19 +343,20 @@ def test_the_same_statement_about_another_subject_answers_nothing_asked() -> Non
             ("Morvan", "800", "750", "NA"),
         ]
     )
-    draft = _answer(
-        "What were Kell's zorblat ore reserves?", [hit(table, doc="mills", rank=1, title="Zorblat mills")]
-    )
+    mills = [hit(table, doc="mills", rank=1, title="Zorblat mills")]
+    draft = _answer("What were Kell's zorblat ore reserves?", mills)
+    assert "60,000" in draft.text
+    assert not any(n in draft.text for n in ("Velt", "Ostria", "Morvan"))  # they answer nothing asked
     loose = _answer(
         "What were Kell's zorblat ore reserves?",
-        [hit(table, doc="mills", rank=1, title="Zorblat mills")],
+        mills,
         ReaderWeights.load().model_copy(update={"sibling": 1.01}),
     )
     assert "Ostria" in loose.text  # what the rule keeps out: the rows score nearly as well
-    assert "60,000" in draft.text
-    assert not any(
-        n in draft.text for n in ("Velt", "Ostria", "Morvan")
-    )  # the other rows answer nothing asked
+    both = _answer("What were the zorblat ore reserves of Kell and of Ostria?", mills)
+    assert "60,000" in both.text and "310,000" in both.text
+    others = _answer("Which mills other than Kell hold zorblat ore reserves?", mills)
+    assert any(n in others.text for n in ("Velt", "Ostria", "Morvan"))  # other subjects are what is asked
 
 
 def test_an_asked_kind_nothing_holds_is_not_stated(passages: list[Hit]) -> None:

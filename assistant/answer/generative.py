@@ -350,12 +350,13 @@ _PLACEHOLDER = re.compile(r"\s*\{\{cite:(\d+)\}\}")
 
 
 def _pieces(draft: Draft) -> list[tuple[str, list[int]]]:
-    """The sentences of a draft's text (before any blank line) with the quotes each cites."""
+    """The cited stretches of a draft's text (before any blank line: what is not stated), each
+    with the quotes it cites; a full stop written after a marker ("… 2023 [1].") is dropped."""
     body = draft.text.split("\n\n", 1)[0]
     out: list[tuple[str, list[int]]] = []
     start = 0
     for m in _PLACEHOLDER.finditer(body):
-        text = body[start : m.start()].strip()
+        text = body[start : m.start()].strip().lstrip(".!?;:, ").strip()
         if text:
             out.append((text, [int(m.group(1))]))
         elif out:  # a second marker on the same sentence
@@ -365,22 +366,25 @@ def _pieces(draft: Draft) -> list[tuple[str, list[int]]]:
 
 
 def complement(draft: Draft, reading: Draft) -> tuple[Draft, int]:
-    """``draft`` (the model's supported sentences) followed by every sentence of the reader's
-    answer ``reading`` that the text so far does not restate, with its quotes; and how many were
-    added. Both are cited by construction, so the result holds at least what ``reading`` holds."""
+    """``draft`` (the model's supported sentences) followed by every unit of the reader's answer
+    ``reading`` that no kept sentence restates, with its quotes (a quote
+    already cited is cited again, not repeated); and how many units were added. Both are cited by
+    construction, so the result holds at least what ``reading`` holds."""
     quotes = list(draft.quotes)
     parts = [draft.text]
-    said = _PLACEHOLDER.sub("", draft.text)
+    kept = [text for text, _ in _pieces(draft)]
     added = 0
     for text, cites in _pieces(reading):
-        if restated(text, said):
+        if any(restated(text, sentence) for sentence in kept):
             continue
         marks = ""
         for i in cites:
-            quotes.append(reading.quotes[i])
-            marks += f"{{{{cite:{len(quotes) - 1}}}}}"
-        parts.append(f"{text} {marks}")
-        said += " " + text
+            if reading.quotes[i] not in quotes:
+                quotes.append(reading.quotes[i])
+            marks += f"{{{{cite:{quotes.index(reading.quotes[i])}}}}}"
+        end = text[-1] if text[-1] in ".!?" else "."
+        body = text[:-1].rstrip() if text[-1] in ".!?" else text
+        parts.append(f"{body} {marks}{end}")  # the model's sentences' form: "… 2023 [2]."
         added += 1
     return Draft(text=" ".join(parts), quotes=quotes), added
 
@@ -482,6 +486,13 @@ class GenerativeBackend(AnswerBackend):
                 f"to fit the model's context window ({self.settings.llm_context_window} tokens)"
             )
         draft, grounding["added"] = complement(checked.draft, reading)
+        if grounding["added"]:
+            n = grounding["added"]
+            follow = "it follows" if n == 1 else "they follow"
+            warnings.append(
+                f"the model's answer left out what {_plural(n, 'quote')} of the extractive answer "
+                f"say{'s' if n == 1 else ''}; {follow} the model's sentences"
+            )
         if reading.status == "partial" and reading.not_stated:
             draft.text += "\n\n" + not_answered(reading.not_stated)
         draft.status, draft.not_stated = reading.status, list(reading.not_stated)

@@ -55,9 +55,10 @@ class GroundingWeights:
     leading space) in at most this many pieces."""
     max_absent: int = 1
     """Content words of the sentence the passage may lack (a verb of the model's own: "rose")."""
-    min_restated: float = 0.8
+    min_restated: float = 1.0
     """A passage sentence counts as restated by a text (:func:`restated`) when the text holds all
-    its names and figures and at least this share of its content terms."""
+    its names and figures and at least this share of its content terms (1: all of them, so a
+    swapped verb, "fell" for "rose", is no restatement)."""
 
 
 WEIGHTS = GroundingWeights()
@@ -130,14 +131,15 @@ def specifics(text: str) -> set[str]:
 
 
 def restated(sentence: str, text: str, weights: GroundingWeights = WEIGHTS) -> bool:
-    """Whether ``text`` already says what ``sentence`` says: every name and figure of the
-    sentence and at least :attr:`GroundingWeights.min_restated` of its content terms occur in
-    ``text`` (stemmed, as in :func:`check_support`)."""
+    """Whether ``text`` already says what ``sentence`` says: every name (a capitalised word, the
+    first included) and figure of the sentence and at least :attr:`GroundingWeights.min_restated`
+    of its content terms occur in ``text`` (stemmed, as in :func:`check_support`)."""
     own = terms(sentence)
     if not own:
         return True
     have = terms(text) | specifics(text)
-    if not specifics(sentence) <= have:
+    capitalised = {t for t, word in _words(sentence).items() if word[:1].isupper()}
+    if not (specifics(sentence) | capitalised) <= have:
         return False
     return len(own & have) / len(own) >= weights.min_restated
 

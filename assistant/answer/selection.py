@@ -19,6 +19,7 @@ from assistant.answer.reader import Reading
 from assistant.answer.text import terms, word_count
 from assistant.answer.weights import ReaderWeights
 
+_OTHERS = re.compile(r"\b(?:other|others|another|besides|except|apart from|excluding|beyond)\b", re.I)
 _NAME_OR_FIGURE = re.compile(r"\b[A-Z][\w'’.-]*|\d[\d,.%]*")
 
 
@@ -27,11 +28,19 @@ def frame(text: str) -> frozenset[str]:
     return frozenset(terms(_NAME_OR_FIGURE.sub(" ", text)))
 
 
-def sibling(lead: str, other: str, asked: frozenset[str], other_terms: frozenset[str], share: float) -> bool:
-    """Whether ``other`` says what ``lead`` says about another subject: their frames overlap by at
-    least ``share`` (Jaccard) and ``other`` holds none of ``asked``, the names of the question that
-    ``lead`` holds ("Kell — reserves 60,000 t" and "Ostria — reserves 310,000 t", Kell asked)."""
-    if not asked or asked & other_terms:
+def sibling(
+    lead: str,
+    other: str,
+    asked: frozenset[str],
+    lead_terms: frozenset[str],
+    other_terms: frozenset[str],
+    share: float,
+) -> bool:
+    """Whether ``other`` says what ``lead`` says about a subject the question does not name: ``lead``
+    holds one of ``asked`` (the question's names), ``other`` none, and their frames overlap by at
+    least ``share`` (Jaccard): "Kell — reserves 60,000 t" and "Ostria — reserves 310,000 t", Kell
+    asked."""
+    if not asked & lead_terms or asked & other_terms:
         return False
     a, b = frame(lead), frame(other)
     return bool(a | b) and len(a & b) / len(a | b) >= share
@@ -91,7 +100,10 @@ def select(
         lead_p = float(reading.prob[j, s.best])
         lead_doc = reading.passages[units[s.best].hit].doc_id
         lead = units[s.best]
-        asked = frozenset(t for t in reading.question.aspects[j].specific & lead.terms if not t[:1].isdigit())
+        aspect = reading.question.aspects[j]
+        # "which other …", "besides X", a comparison: other subjects are what is asked
+        others_asked = aspect.kind in ("comparison", "list") or bool(_OTHERS.search(reading.question.asked))
+        asked = frozenset() if others_asked else frozenset(t for t in aspect.specific if not t[:1].isdigit())
         floor = max(weights.extra * lead_p, weights.extra_floor)
         for i in np.argsort(-reading.prob[j]):
             i = int(i)
@@ -100,7 +112,7 @@ def select(
             other = reading.passages[units[i].hit].doc_id != lead_doc
             if other and not spanning and reading.prob[j, i] < lead_p:
                 continue
-            if sibling(lead.text, units[i].text, asked, units[i].terms, weights.sibling):
+            if sibling(lead.text, units[i].text, asked, lead.terms, units[i].terms, weights.sibling):
                 continue
             if fits(i):
                 chosen.append(i)

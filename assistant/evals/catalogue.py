@@ -266,8 +266,11 @@ for _metric in (
         "complemented_rate",
         "generated answers shown (no fallback) that the reader's sentences completed (grounding.added)",
         lambda r: (
-            bool(g.get("added"))
-            if (g := _grounding(r)) is not None and g.get("model_called") and not g.get("fallback")
+            bool(g["added"])
+            if (g := _grounding(r)) is not None
+            and "added" in g
+            and g.get("model_called")
+            and not g.get("fallback")
             else None
         ),
         direction="none",

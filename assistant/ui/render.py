@@ -131,8 +131,9 @@ def grounding_note(answer: Answer) -> str:
     added = int(g.get("added") or 0)
     if added:
         notes.append(
-            f"The last {added} sentence{'s are' if added > 1 else ' is'} quoted from the passages: "
-            "the model's answer did not say " + ("them." if added > 1 else "it.")
+            f"{added} quote{'s' if added > 1 else ''} from the passages follow{'' if added > 1 else 's'} "
+            "the model's sentences: the model's answer left out what "
+            + ("they say." if added > 1 else "it says.")
         )
     return " ".join(notes)
 
