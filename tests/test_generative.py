@@ -444,6 +444,25 @@ def test_complement_appends_what_the_model_left_out_with_its_citation() -> None:
     assert merged.quotes == reading.quotes  # the quote the model's sentence cites is not repeated
 
 
+def test_complement_keeps_every_marker_of_a_reader_unit() -> None:
+    model = Draft(text="Rates rose {{cite:0}}.", quotes=[(1, "Rates rose.", 40, True)])
+    reading = Draft(
+        text="Velt  milled 40,000 tons. {{cite:0}}{{cite:1}}  Kell milled 3,100 tons {{cite:2}}",
+        quotes=[
+            (0, "Velt milled 40,000 tons.", 0, True),
+            (2, "Velt milled 40,000 tons.", 0, True),
+            (0, "Kell", 9, True),
+        ],
+    )
+    merged, added = complement(model, reading)
+    assert added == 2
+    assert merged.text == (
+        "Rates rose {{cite:0}}. Velt  milled 40,000 tons {{cite:1}}{{cite:2}}. "
+        "Kell milled 3,100 tons {{cite:3}}."
+    )
+    assert merged.quotes == [model.quotes[0], *reading.quotes]
+
+
 def test_a_partial_generated_answer_names_what_is_not_stated(
     server: FakeLLMServer, hits: list[Hit], embedder
 ) -> None:
