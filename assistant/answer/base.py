@@ -10,6 +10,7 @@ from assistant.answer.text import STOPWORDS, WORD, content_words, specific_terms
 from assistant.types import Citation, Draft, Hit, Retrieval
 
 __all__ = [
+    "PLACEHOLDER",
     "STOPWORDS",
     "WORD",
     "AnswerBackend",
@@ -21,6 +22,8 @@ __all__ = [
 ]
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
+PLACEHOLDER = re.compile(r"\{\{cite:(\d+)\}\}")
+"""A citation placeholder of a :class:`~assistant.types.Draft`'s text; group 1 indexes its quotes."""
 
 
 def not_answered(items: list[str]) -> str:
@@ -69,7 +72,7 @@ def number_citations(draft: Draft, hits: list[Hit]) -> tuple[str, list[Citation]
             )
         return f"[{order[i]}]"
 
-    text = re.sub(r"\{\{cite:(\d+)\}\}", repl, draft.text)
+    text = PLACEHOLDER.sub(repl, draft.text)
     return text, citations
 
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.answer.base import (
+    PLACEHOLDER,
     AnswerBackend,
     Draft,
     content_words,
@@ -328,10 +329,7 @@ def post_check(reply: str, hits: list[Hit], shown: list[str] | None, question: s
         if not cites:
             out.dropped.append((claim.text, why))
             continue
-        body = claim.text.rstrip()
-        end = body[-1] if body[-1:] in ".!?" else "."
-        body = body[:-1].rstrip() if body[-1:] in ".!?" else body
-        kept.append(body + " " + "".join(f"{{{{cite:{q}}}}}" for q in cites) + end)
+        kept.append(_cited(claim.text, cites))
     if out.dropped:
         examples = "; ".join(f"“{_short(t)}” ({why})" for t, why in out.dropped[:DROPPED_LISTED])
         more = len(out.dropped) - DROPPED_LISTED
@@ -346,7 +344,12 @@ def post_check(reply: str, hits: list[Hit], shown: list[str] | None, question: s
     return out
 
 
-_PLACEHOLDER = re.compile(r"\s*\{\{cite:(\d+)\}\}")
+def _cited(sentence: str, quotes: list[int]) -> str:
+    """``sentence`` with placeholders for ``quotes`` before its full stop: "… 2023 {{cite:0}}."."""
+    body = sentence.rstrip()
+    end = body[-1] if body[-1:] in ".!?" else "."
+    body = body[:-1].rstrip() if body[-1:] in ".!?" else body
+    return body + " " + "".join(f"{{{{cite:{q}}}}}" for q in quotes) + end
 
 
 def _pieces(draft: Draft) -> list[tuple[str, list[int]]]:
@@ -355,7 +358,7 @@ def _pieces(draft: Draft) -> list[tuple[str, list[int]]]:
     body = draft.text.split("\n\n", 1)[0]
     out: list[tuple[str, list[int]]] = []
     start = 0
-    for m in _PLACEHOLDER.finditer(body):
+    for m in PLACEHOLDER.finditer(body):
         text = body[start : m.start()].strip().lstrip(".!?;:, ").strip()
         if text:
             out.append((text, [int(m.group(1))]))
@@ -377,14 +380,11 @@ def complement(draft: Draft, reading: Draft) -> tuple[Draft, int]:
     for text, cites in _pieces(reading):
         if any(restated(text, sentence) for sentence in kept):
             continue
-        marks = ""
         for i in cites:
             if reading.quotes[i] not in quotes:
                 quotes.append(reading.quotes[i])
-            marks += f"{{{{cite:{quotes.index(reading.quotes[i])}}}}}"
-        end = text[-1] if text[-1] in ".!?" else "."
-        body = text[:-1].rstrip() if text[-1] in ".!?" else text
-        parts.append(f"{body} {marks}{end}")  # the model's sentences' form: "… 2023 [2]."
+        # in the model's sentences' form: "… 2023 [2]."
+        parts.append(_cited(text, [quotes.index(reading.quotes[i]) for i in cites]))
         added += 1
     return Draft(text=" ".join(parts), quotes=quotes), added
 

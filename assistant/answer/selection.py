@@ -11,6 +11,7 @@ name (the next row of a table); a question asking for a list gets a larger budge
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -23,6 +24,7 @@ _OTHERS = re.compile(r"\b(?:other|others|another|besides|except|apart from|exclu
 _NAME_OR_FIGURE = re.compile(r"\b[A-Z][\w'’.-]*|\d[\d,.%]*")
 
 
+@lru_cache(maxsize=4096)  # the best unit's frame is compared with every further candidate
 def frame(text: str) -> frozenset[str]:
     """What a unit says, without its names and figures: the content terms of its other words."""
     return frozenset(terms(_NAME_OR_FIGURE.sub(" ", text)))
