@@ -126,6 +126,8 @@ def test_a_leading_source_clause_is_not_scored() -> None:
         ("What was Veltria's estimated zorblat mine production in 2021?", "quantity"),
         ("Who founded the Velt Institute?", "person"),
         ("Who is the head of the Velt Institute?", "person"),
+        ("What is the name of the Velt Institute's director?", "person"),  # the head of "name of …"
+        ("What was the name of the firm that built the mill?", "organisation"),
         ("Who is Orla Venn?", "definition"),
         ("Which regional party chief opened the plant?", "person"),
         ("Which agency regulates zorblat?", "organisation"),
@@ -200,6 +202,16 @@ def test_a_person_is_named_by_a_name_not_by_an_office() -> None:
     assert not holds("The Institute is led by the Minister of Mines.", "person", q)
     assert not holds("The Institute works with the Republic of Ostria.", "person", q)
     assert holds("Signed:\nMara J. Quell\nPresident", "person", q)
+    # an office's remit is no name; a name after it is
+    assert not holds("It reports to the Assistant to the President for Harbour Policy.", "person", q)
+    assert not holds("The Director of Coastal Safety approved it.", "person", q)
+    assert holds("Director of Coastal Safety Orla Venn approved it.", "person", q)
+
+
+def test_a_question_asking_for_a_name_is_not_answered_by_a_group() -> None:
+    sentence = "The plan was approved by officials of the Institute."
+    assert holds(sentence, "person", "Who approved the plan?")  # "officials" may answer "who"
+    assert not holds(sentence, "person", "What is the name of the director who approved the plan?")
 
 
 def test_date_match_and_figures_match_name_documents_and_years() -> None:
@@ -364,6 +376,14 @@ def test_an_asked_kind_nothing_holds_is_not_stated(passages: list[Hit]) -> None:
     draft = _answer("How many workers does the Velt mill employ?", passages)
     assert draft.status == "refused"
     assert draft.not_stated == ["How many workers does the Velt mill employ"]
+
+
+def test_a_year_no_retrieved_document_speaks_of_is_not_stated(passages: list[Hit]) -> None:
+    # the passages give the mill's 2021 output; nothing they hold is about 2017
+    assert _answer("How much zorblat ore did the Velt mill process in 2021?", passages).status == "answered"
+    draft = _answer("How much zorblat ore did the Velt mill process in 2017?", passages)
+    assert draft.status == "refused"
+    assert draft.not_stated == ["How much zorblat ore did the Velt mill process in 2017"]
 
 
 def test_a_partial_answer_names_what_is_not_stated(passages: list[Hit]) -> None:

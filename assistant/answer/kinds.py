@@ -106,7 +106,8 @@ _ORG_WORDS = re.compile(
 _TITLE_WORDS = re.compile(
     r"\b(?:President|Vice|Secretary|Minister|Director|Chair|Chairman|Chairwoman|Governor|Senator|Ambassador|"
     r"Administrator|Commissioner|General|Chief|Officer|Representative|Premier|Chancellor|King|Queen|Prince|"
-    r"Mayor|Judge|Justice|Speaker|Head|Deputy|Assistant|Under|Executive|Manager|Advisor|Adviser)\b"
+    r"Mayor|Judge|Justice|Speaker|Head|Deputy|Assistant|Under|Executive|Manager|Advisor|Adviser|Senior|"
+    r"Special|Principal|Counselor|Counsellor|Envoy|Coordinator|Attorney|Inspector|Comptroller|Registrar)\b"
 )
 _GEO_WORDS = re.compile(
     r"(?:States|Kingdom|Republic|Nations|Union|Islands?|City|Province|County|Region|Sea|Ocean|River|"
@@ -128,6 +129,7 @@ _PEOPLE_NOUNS = re.compile(
     r"cases|owners?|farmers?|companies|governments?|countries)\b",
     re.IGNORECASE,
 )
+_ASKS_NAME = re.compile(r"\b(?:names?|identity|identities) of\b", re.I)
 _LIST_SHAPE = re.compile(r"(?:[^,;]+[,;]){2,}[^,;]+|\b(?:including|such as|include|includes|namely)\b", re.I)
 
 
@@ -202,6 +204,13 @@ _LIST_NOUNS = re.compile(
 )
 
 
+def _name_of(span: list[str], k: int) -> bool:
+    """Whether ``span[k]`` is part of a leading "name(s) of" / "identity of"."""
+    if span[k] in ("name", "names", "identity") and span[k + 1 : k + 2] == ["of"]:
+        return True
+    return span[k] == "of" and k > 0 and span[k - 1] in ("name", "names", "identity")
+
+
 def head_kind(question: str) -> str | None:
     """The kind named by the head of a "what/which …" question ("What was China's estimated mine
     production …" -> quantity; "Which NOAA specialist compiled …" -> person)."""
@@ -209,7 +218,9 @@ def head_kind(question: str) -> str | None:
     for i, w in enumerate(words[:3]):
         if w in ("what", "which", "whose"):
             seen = 0
-            span = [re.sub(r"['’]s$", "", x) for x in words[i + 1 : i + 10]]
+            span = [re.sub(r"['’]s$", "", x) for x in words[i + 1 : i + 12]]
+            # "the name of the secretary" asks for what "secretary" names: its head is the head
+            span = [x for k, x in enumerate(span) if not _name_of(span, k)][:9]
             for j, x in enumerate(span):
                 if x in HEAD_NOUNS:
                     # the last of a compound ("party chief", "mine production") is its head
@@ -374,7 +385,13 @@ def kind_count(sentence: str, kind: str, question: str) -> int:
                 if kind == "person" and not _personal_name(nm, asked):
                     continue  # a person is named by a name, not an office ("the Secretary of the Interior")
                 n += 1
-        if not n and _PEOPLE_NOUNS.search(sentence) and not _PEOPLE_NOUNS.search(question or ""):
+        # "who is at risk?" may be answered by a group ("elderly people"); "the name of …" by a name only
+        if (
+            not n
+            and _PEOPLE_NOUNS.search(sentence)
+            and not _PEOPLE_NOUNS.search(question or "")
+            and not _ASKS_NAME.search(question or "")
+        ):
             n = 1
         return n
     if kind == "place":
@@ -394,6 +411,8 @@ def _personal_name(run: str, asked: set[str]) -> bool:
     words that are neither titles nor institution words, not all in the question
     ("Harbour Master Orla Venn" does; "Secretary of the Interior" does not)."""
     streak: list[str] = []
+    portfolio = False  # the streak names an office's remit ("Secretary of Commerce", "… for Economic Policy")
+    previous: list[str] = []
     for w in WORD.findall(run):
         if (
             w[0].isupper()
@@ -402,12 +421,26 @@ def _personal_name(run: str, asked: set[str]) -> bool:
             and not _ORG_WORDS.fullmatch(w)
             and not _GEO_WORDS.fullmatch(w)
         ):
+            if not streak:
+                portfolio = _after_title(previous)
             streak.append(w.lower())
-            if len(streak) >= 2 and not set(streak) <= asked:
+            # a remit takes one or two words; a third is a name ("Secretary of Commerce Ada Quill")
+            if len(streak) >= (3 if portfolio else 2) and not set(streak) <= asked:
                 return True
         elif not (len(w) == 1 and w.isupper()):  # an initial ("Donald J. Trump") keeps the streak
             streak = []
+        previous.append(w)
     return False
+
+
+def _after_title(previous: list[str]) -> bool:
+    """Whether the words so far end in a title and a preposition ("Director of", "President for the")."""
+    tail = [w for w in previous[-3:] if w.lower() != "the"]
+    return (
+        len(tail) >= 2
+        and tail[-1].lower() in ("of", "for", "on", "to")
+        and bool(_TITLE_WORDS.fullmatch(tail[-2]))
+    )
 
 
 def _has_new_number(sentence: str, question: str) -> bool:
