@@ -4,7 +4,8 @@ An aspect is supported only when some unit both matches it (the scoring model's 
 which weighs term coverage, names and figures matched and similarity, reaches the calibrated
 ``support`` threshold) and holds the kind of thing it asks for: no figure, no answer to "how
 much"; no date, no answer to "when". A name or figure of the aspect that occurs nowhere in the
-corpus weighs against it.
+corpus weighs against it, and a year it is about ("… in 2017?") must be one that the document of
+some eligible unit speaks of (in its retrieved passages, title or date).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from assistant.answer.kinds import TYPED, holds
 from assistant.answer.reader import Reading
 from assistant.answer.scoring import FEATURES, Context
+from assistant.answer.text import YEAR
 from assistant.answer.weights import ReaderWeights
 
 # Features of an aspect's best eligible unit and of the best anywhere among the units; a
@@ -117,8 +119,23 @@ def assess(reading: Reading, weights: ReaderWeights) -> list[Support]:
             continue
         best = int(np.argmax(np.where(ok, reading.prob[j], -1.0)))
         p = answerable_probability(aspect_features(reading, j, best), weights)
+        # a year the aspect is about ("… in 2019?") must be one some eligible unit's document speaks of
+        years = set(YEAR.findall(aspect.text)) if aspect.kind != "date" else set()
+        if years and not any(
+            years & _doc_years(reading)[reading.passages[reading.units[i].hit].doc_id]
+            for i in np.flatnonzero(ok)
+        ):
+            p = 0.0
         # a clause that follows a supported one and leans on it ("…, and which company runs it?")
         # has few words of its own to match: it needs less, as long as something holds its kind
         follow_on = j > 0 and any(s.supported for s in out) and (aspect.refers_back or len(aspect.terms) <= 2)
         out.append(Support(best, p, p >= (weights.follow_on_support if follow_on else weights.support)))
+    return out
+
+
+def _doc_years(reading: Reading) -> dict[str, set[str]]:
+    """The years each document's retrieved passages, title and date name."""
+    out: dict[str, set[str]] = {}
+    for p in reading.passages:
+        out.setdefault(p.doc_id, set()).update(YEAR.findall(f"{p.text} {p.title} {p.date or ''}"))
     return out
