@@ -192,6 +192,10 @@ def test_a_sentence_holds_a_kind_the_question_lacks() -> None:
     assert holds("The plant cost $4.2 million.", "money", "How much did the plant cost?")
     assert holds("Zorblat — Price 2024 ($/t): 9,140", "money", "What was the 2024 price of zorblat?")
     assert holds("Exports fell 12% in the year.", "percentage", "What share of exports went abroad?")
+    # a table row read with its headers: the currency is in the header, the figure in the cell
+    price = "What was the price of zorblat in 2024?"
+    assert holds("Price, average, euros per ton: Zorblat — 2023: 9,020; 2024: 9,140", "money", price)
+    assert not holds("Output, tons: Zorblat — 2023: 9,020; 2024: 9,140", "money", price)
     assert kind_count("It employs 40 people in 3 shifts.", "count", "How many people work there?") == 2
     assert not holds("Workers were hired in 2021.", "count", "How many workers were hired?")
 

@@ -68,10 +68,11 @@ PATTERNS: dict[str, re.Pattern[str]] = {
         r"Saturday|Sunday)\b"
     ),
     "duration": re.compile(rf"\b{_NUM}(?:\s*(?:-|–|to|and)\s*{_NUM})?[\s-]*{_TIME_UNIT}\b", re.IGNORECASE),
-    # "$4.2 million", "310 euros", and a table cell under a currency header ("Price 2024 ($/t): 9,140")
+    # "$4.2 million", "310 euros", and a table cell under a currency header ("Price 2024 ($/t): 9,140";
+    # a row read with its headers: "Price, dollars per ton: Zorblat — 2024: 9,140")
     "money": re.compile(
         rf"{_CURRENCY}\s?{_NUM}(?:\s?{_SCALE})?|\b{_NUM}\s?{_SCALE}?\s?{_CURRENCY}|"
-        rf"{_CURRENCY}[^\d\n;]{{0,24}}?:\s*{_NUM}",
+        rf"{_CURRENCY}[^\d\n;]{{0,24}}?:\s*{_NUM}|{_CURRENCY}[^\n—]{{0,80}}—[^\n]*?:\s*{_NUM}",
         re.IGNORECASE,
     ),
     "percentage": re.compile(
