@@ -373,6 +373,19 @@ def test_the_same_statement_about_another_subject_answers_nothing_asked() -> Non
     assert "60,000" in both.text and "310,000" in both.text
     others = _answer("Which mills other than Kell hold zorblat ore reserves?", mills)
     assert any(n in others.text for n in ("Velt", "Ostria", "Morvan"))  # other subjects are what is asked
+    # a subject named in lower case, sharing a word with the other rows ("… oxide")
+    ore, oxide = frozenset({"zorblat", "oxid"}), frozenset({"oxid"})
+    row = "Price, euros per ton: {} oxide — 2024: {}"
+    assert sibling(row.format("Zorblat", 9), row.format("Kellite", 4), ore, ore, oxide, 0.6)
+    assert not sibling(
+        row.format("Zorblat", 9), row.format("Kellite", 4), ore | {"kellit"}, ore, oxide | {"kellit"}, 0.6
+    )
+    prices = "\n".join(
+        f"{name} oxide — price in euros per ton: {v}"
+        for name, v in [("Velt", "310"), ("Zorblat", "9,140"), ("Kellite", "4,020")]
+    )
+    draft = _answer("What was the price of zorblat oxide?", [hit(prices, doc="prices", rank=1)])
+    assert "9,140" in draft.text and "4,020" not in draft.text and "310" not in draft.text
 
 
 def test_an_asked_kind_nothing_holds_is_not_stated(passages: list[Hit]) -> None:

@@ -39,10 +39,10 @@ def sibling(
     share: float,
 ) -> bool:
     """Whether ``other`` says what ``lead`` says about a subject the question does not name: ``lead``
-    holds one of ``asked`` (the question's names), ``other`` none, and their frames overlap by at
-    least ``share`` (Jaccard): "Kell — reserves 60,000 t" and "Ostria — reserves 310,000 t", Kell
-    asked."""
-    if not asked & lead_terms or asked & other_terms:
+    holds one of ``asked`` (the question's names) that ``other`` lacks, ``other`` none that ``lead``
+    lacks, and their frames overlap by at least ``share`` (Jaccard): "Kell — reserves 60,000 t" and
+    "Ostria — reserves 310,000 t", Kell asked ("Kell ore" and "Ostria ore", Kell ore asked, too)."""
+    if not (asked & lead_terms) - other_terms or (asked & other_terms) - lead_terms:
         return False
     a, b = frame(lead), frame(other)
     return bool(a | b) and len(a & b) / len(a | b) >= share
@@ -105,7 +105,7 @@ def select(
         aspect = reading.question.aspects[j]
         # "which other …", "besides X", a comparison: other subjects are what is asked
         others_asked = aspect.kind in ("comparison", "list") or bool(_OTHERS.search(reading.question.asked))
-        asked = frozenset() if others_asked else frozenset(t for t in aspect.specific if not t[:1].isdigit())
+        asked = frozenset() if others_asked else frozenset(t for t in aspect.terms if not t[:1].isdigit())
         floor = max(weights.extra * lead_p, weights.extra_floor)
         for i in np.argsort(-reading.prob[j]):
             i = int(i)
