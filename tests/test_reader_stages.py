@@ -388,6 +388,23 @@ def test_the_same_statement_about_another_subject_answers_nothing_asked() -> Non
     assert "9,140" in draft.text and "4,020" not in draft.text and "310" not in draft.text
 
 
+def test_a_table_row_naming_the_asked_subject_leads() -> None:
+    from assistant.loaders.tables import is_row_line
+
+    assert is_row_line("Kell — Ore output 2024: 3,100; Reserves: 60,000")
+    assert not is_row_line("The plan — phase one: two mills; phase two: more.")
+    text = (
+        "For Ostria, zorblat reserves compliant with the national code were 3.3 million tons in total.\n"
+        "Kell — Ore output 2024: 3,100; Reserves: 60,000\n"
+        "Velt — Ore output 2024: 40,000; Reserves: 900,000"
+    )
+    question = "What were Kell's zorblat reserves in total?"
+    draft = _answer(question, [hit(text, doc="mills", rank=1)])
+    assert draft.text.startswith("Kell — Ore output")
+    never = ReaderWeights.load().model_copy(update={"named_row": 1.01})
+    assert not _answer(question, [hit(text, doc="mills", rank=1)], never).text.startswith("Kell")
+
+
 def test_an_asked_kind_nothing_holds_is_not_stated(passages: list[Hit]) -> None:
     # the passages discuss the mill at length but give no workforce figure
     draft = _answer("How many workers does the Velt mill employ?", passages)

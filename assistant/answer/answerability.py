@@ -20,6 +20,7 @@ from assistant.answer.reader import Reading
 from assistant.answer.scoring import FEATURES, Context
 from assistant.answer.text import YEAR
 from assistant.answer.weights import ReaderWeights
+from assistant.loaders.tables import is_row_line
 
 # Features of an aspect's best eligible unit and of the best anywhere among the units; a
 # logistic model over them (fitted by evals/tools/fit_reader.py on answerable against
@@ -117,7 +118,7 @@ def assess(reading: Reading, weights: ReaderWeights) -> list[Support]:
         if not ok.any():
             out.append(Support(-1, 0.0, False))
             continue
-        best = int(np.argmax(np.where(ok, reading.prob[j], -1.0)))
+        best = _best(reading, j, ok, weights)
         p = answerable_probability(aspect_features(reading, j, best), weights)
         # a year the aspect is about ("… in 2019?") must be one some eligible unit's document speaks of
         years = set(YEAR.findall(aspect.text)) if aspect.kind != "date" else set()
@@ -131,6 +132,20 @@ def assess(reading: Reading, weights: ReaderWeights) -> list[Support]:
         follow_on = j > 0 and any(s.supported for s in out) and (aspect.refers_back or len(aspect.terms) <= 2)
         out.append(Support(best, p, p >= (weights.follow_on_support if follow_on else weights.support)))
     return out
+
+
+def _best(reading: Reading, j: int, ok: np.ndarray, weights: ReaderWeights) -> int:
+    """Aspect ``j``'s best eligible unit: the most probable, unless it lacks a name the aspect names
+    and a table row holding them all scores nearly as well (the row is what is asked about)."""
+    best = int(np.argmax(np.where(ok, reading.prob[j], -1.0)))
+    names = frozenset(t for t in reading.question.aspects[j].specific if not t[:1].isdigit())
+    if not names or names <= reading.units[best].terms:
+        return best
+    rows = ok & np.array([names <= u.terms and is_row_line(u.text) for u in reading.units], dtype=bool)
+    if not rows.any():
+        return best
+    i = int(np.argmax(np.where(rows, reading.prob[j], -1.0)))
+    return i if reading.prob[j, i] >= weights.named_row * reading.prob[j, best] else best
 
 
 def _doc_years(reading: Reading) -> dict[str, set[str]]:

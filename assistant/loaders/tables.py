@@ -87,6 +87,17 @@ def row_line(label: str, names: Sequence[Name], values: Sequence[str]) -> str:
     return f"{label}{LABEL_SEP}{body}" if label else body
 
 
+def is_row_line(line: str) -> bool:
+    """Whether ``line`` reads as :func:`row_line` writes a labelled row: a label, then cells
+    ``name: value`` of which most values are figures (``Kell — Output 2024: 3,100; Reserves: NA``)."""
+    label, sep, body = line.strip().partition(LABEL_SEP)
+    if not sep or not label or "\n" in line.strip():
+        return False
+    cells = [c.rpartition(": ") for c in body.split(CELL_SEP)]
+    named = [value for name, colon, value in cells if colon and name]
+    return len(named) >= 1 and sum(is_number(v) for v in named) >= max(1, 0.5 * len(cells))
+
+
 def header_row_count(grid: Sequence[Sequence[str]], max_rows: int = 3) -> int:
     """Leading rows of ``grid`` that are headers: rows before the first row holding a figure
     (years count as headings), at most ``max_rows``. A table without figures has one header
