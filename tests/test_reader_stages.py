@@ -198,6 +198,10 @@ def test_a_sentence_holds_a_kind_the_question_lacks() -> None:
     assert not holds("Output, tons: Zorblat — 2023: 9,020; 2024: 9,140", "money", price)
     assert kind_count("It employs 40 people in 3 shifts.", "count", "How many people work there?") == 2
     assert not holds("Workers were hired in 2021.", "count", "How many workers were hired?")
+    # a span of time is no amount: "how much" is not answered by "over the next five years"
+    q = "How much zorblat a year could the Velt mill produce?"
+    assert not holds("Velt will invest in the mill over the next five years.", "quantity", q)
+    assert holds("Once at scale, the mill could produce 9,000 tons a year.", "quantity", q)
 
 
 def test_a_person_is_named_by_a_name_not_by_an_office() -> None:

@@ -359,12 +359,20 @@ def kind_count(sentence: str, kind: str, question: str) -> int:
     asked = _question_words(question)
     if kind in ("count", "quantity"):
         q_numbers = {m.group(0) for m in NUMBER.finditer(question)}
+        # a span of time ("over the next five years") is no amount (time asked for is a duration)
+        spans = _spans_of_time(sentence)
         figures = [
             m.group(0)
             for m in NUMBER.finditer(sentence)
-            if m.group(0) not in q_numbers and not YEAR.fullmatch(m.group(0))
+            if m.group(0) not in q_numbers and not YEAR.fullmatch(m.group(0)) and m.start() not in spans
         ]
-        words = [w for w in WORD.findall(sentence) if w.lower() in _NUMBER_WORDS and w.lower() not in asked]
+        words = [
+            m.group(0)
+            for m in WORD.finditer(sentence)
+            if m.group(0).lower() in _NUMBER_WORDS
+            and m.group(0).lower() not in asked
+            and m.start() not in spans
+        ]
         return len(figures) + len(words)
     if kind in ("reason", "definition"):
         return len(PATTERNS[kind].findall(sentence))
@@ -405,6 +413,14 @@ def kind_count(sentence: str, kind: str, question: str) -> int:
     if kind == "list":
         return len(re.findall(r"[,;]", sentence)) + 1 if _LIST_SHAPE.search(sentence) else 0
     return 1  # yes/no, comparison, description: any sentence may answer
+
+
+_TIME_SPAN = re.compile(rf"\b{_NUM}[\s-]*{_TIME_UNIT}\b", re.IGNORECASE)
+
+
+def _spans_of_time(sentence: str) -> set[int]:
+    """Start offsets of figures that count time ("five years", "90 days")."""
+    return {m.start() for m in _TIME_SPAN.finditer(sentence)}
 
 
 def _personal_name(run: str, asked: set[str]) -> bool:
