@@ -393,12 +393,14 @@ def test_the_same_statement_about_another_subject_answers_nothing_asked() -> Non
 
 
 def test_a_table_row_naming_the_asked_subject_leads() -> None:
-    from assistant.loaders.tables import is_row_line
+    from assistant.loaders.tables import is_row_line, row_label
 
     assert is_row_line("Kell — Ore output 2024: 3,100; Reserves: 60,000")
     assert not is_row_line("The plan — phase one: two mills; phase two: more.")
+    assert row_label("Kell — Ore output 2024: 3,100; Reserves: 60,000") == "Kell"
     text = (
         "For Ostria, zorblat reserves compliant with the national code were 3.3 million tons in total.\n"
+        "Zorblat reserves in total grew in Kell, Velt and Ostria, by 12,000 tons.\n"
         "Kell — Ore output 2024: 3,100; Reserves: 60,000\n"
         "Velt — Ore output 2024: 40,000; Reserves: 900,000"
     )

@@ -18,9 +18,9 @@ import numpy as np
 from assistant.answer.kinds import TYPED, holds
 from assistant.answer.reader import Reading
 from assistant.answer.scoring import FEATURES, Context
-from assistant.answer.text import YEAR
+from assistant.answer.text import YEAR, terms
 from assistant.answer.weights import ReaderWeights
-from assistant.loaders.tables import is_row_line
+from assistant.loaders.tables import row_label
 
 # Features of an aspect's best eligible unit and of the best anywhere among the units; a
 # logistic model over them (fitted by evals/tools/fit_reader.py on answerable against
@@ -135,14 +135,15 @@ def assess(reading: Reading, weights: ReaderWeights) -> list[Support]:
 
 
 def _best(reading: Reading, j: int, ok: np.ndarray, weights: ReaderWeights) -> int:
-    """Aspect ``j``'s best eligible unit: the most probable, unless it lacks a name the aspect names
-    and a table row holding them all scores nearly as well (the row is what is asked about)."""
+    """Aspect ``j``'s best eligible unit: the most probable, unless a table row whose label holds a
+    name the aspect names scores nearly as well and the best is no such row (the row is about what
+    is asked; a sentence may name it in passing)."""
     best = int(np.argmax(np.where(ok, reading.prob[j], -1.0)))
     names = frozenset(t for t in reading.question.aspects[j].specific if not t[:1].isdigit())
-    if not names or names <= reading.units[best].terms:
+    if not names:
         return best
-    rows = ok & np.array([names <= u.terms and is_row_line(u.text) for u in reading.units], dtype=bool)
-    if not rows.any():
+    rows = ok & np.array([bool(names & terms(row_label(u.text))) for u in reading.units], dtype=bool)
+    if not rows.any() or rows[best]:
         return best
     i = int(np.argmax(np.where(rows, reading.prob[j], -1.0)))
     return i if reading.prob[j, i] >= weights.named_row * reading.prob[j, best] else best

@@ -81,9 +81,9 @@ class ReaderWeights(BaseModel):
         0.5,
         ge=0.0,
         le=1.01,
-        description="A table row (label — column: value) holding every name the aspect names leads "
-        "instead of a best unit that lacks one, when its scoring probability is at least this share of "
-        "that unit's: the row is what the question asks about (1.01: never).",
+        description="A table row (label — column: value) whose label holds a name the aspect names leads "
+        "instead of a best unit that is no such row, when its scoring probability is at least this share "
+        "of that unit's: the row is about what is asked, a sentence may name it in passing (1.01: never).",
     )
     max_units: int = Field(4, ge=1, le=20, description="Units in an answer at most.")
     max_words: int = Field(110, ge=10, le=1000, description="Words in an answer at most (units are whole).")

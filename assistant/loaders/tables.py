@@ -98,6 +98,11 @@ def is_row_line(line: str) -> bool:
     return len(named) >= 1 and sum(is_number(v) for v in named) >= max(1, 0.5 * len(cells))
 
 
+def row_label(line: str) -> str:
+    """The label of a line :func:`is_row_line` accepts ("Kell" of "Kell — Reserves: 60,000"), else ""."""
+    return line.strip().partition(LABEL_SEP)[0] if is_row_line(line) else ""
+
+
 def header_row_count(grid: Sequence[Sequence[str]], max_rows: int = 3) -> int:
     """Leading rows of ``grid`` that are headers: rows before the first row holding a figure
     (years count as headings), at most ``max_rows``. A table without figures has one header
