@@ -198,6 +198,11 @@ def test_a_sentence_holds_a_kind_the_question_lacks() -> None:
     assert not holds("Output, tons: Zorblat — 2023: 9,020; 2024: 9,140", "money", price)
     assert kind_count("It employs 40 people in 3 shifts.", "count", "How many people work there?") == 2
     assert not holds("Workers were hired in 2021.", "count", "How many workers were hired?")
+    # a country is a place however the sentence introduces it; the question's own country is none
+    where = "Which country supplied most of the zorblat?"
+    assert holds("Zorblat imports: Malaysia, 60%; Japan, 25%.", "place", where)
+    assert not holds("Zorblat imports: Velt mill, 60%; Kell mill, 25%.", "place", where)
+    assert not holds("Malaysia supplied it.", "place", "Which port in Malaysia supplied the zorblat?")
     # a span of time is no amount: "how much" is not answered by "over the next five years"
     q = "How much zorblat a year could the Velt mill produce?"
     assert not holds("Velt will invest in the mill over the next five years.", "quantity", q)

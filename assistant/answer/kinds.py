@@ -13,6 +13,7 @@ how much each one counts.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Literal
 
 from assistant.answer.text import MONTHS, NUMBER, STOPWORDS, WORD, YEAR
@@ -409,6 +410,8 @@ def kind_count(sentence: str, kind: str, question: str) -> int:
             words = {w.lower() for w in WORD.findall(m.group(0))} - STOPWORDS
             if words and not words <= asked:
                 n += 1
+        # a country is a place however the sentence introduces it ("China, 70%; Malaysia, 13%")
+        n += sum(1 for c in countries(sentence) if not set(c.lower().split()) <= asked)
         return n or int(bool(_LOCATION_PHRASE.search(sentence)))
     if kind == "list":
         return len(re.findall(r"[,;]", sentence)) + 1 if _LIST_SHAPE.search(sentence) else 0
@@ -421,6 +424,25 @@ _TIME_SPAN = re.compile(rf"\b{_NUM}[\s-]*{_TIME_UNIT}\b", re.IGNORECASE)
 def _spans_of_time(sentence: str) -> set[int]:
     """Start offsets of figures that count time ("five years", "90 days")."""
     return {m.start() for m in _TIME_SPAN.finditer(sentence)}
+
+
+@lru_cache(maxsize=1)
+def _country_pattern() -> re.Pattern[str]:
+    import pycountry  # ISO 3166 names; imported when a question first asks for a place
+
+    found: set[str] = set()
+    for c in pycountry.countries:
+        for attr in ("name", "common_name", "official_name"):
+            name = getattr(c, attr, None)
+            if name and "," not in name and "(" not in name:
+                found.add(name)
+    alternatives = "|".join(re.escape(n) for n in sorted(found, key=len, reverse=True))
+    return re.compile(rf"\b(?:{alternatives})\b")
+
+
+def countries(sentence: str) -> list[str]:
+    """The country names (ISO 3166 short, common and official names) ``sentence`` holds."""
+    return _country_pattern().findall(sentence)
 
 
 def _personal_name(run: str, asked: set[str]) -> bool:
