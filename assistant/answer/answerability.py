@@ -122,11 +122,12 @@ def assess(reading: Reading, weights: ReaderWeights) -> list[Support]:
         p = answerable_probability(aspect_features(reading, j, best), weights)
         # a year the aspect is about ("… in 2019?") must be one some eligible unit's document speaks of
         years = set(YEAR.findall(aspect.text)) if aspect.kind != "date" else set()
-        if years and not any(
-            years & _doc_years(reading)[reading.passages[reading.units[i].hit].doc_id]
-            for i in np.flatnonzero(ok)
-        ):
-            p = 0.0
+        if years:
+            named = _doc_years(reading)  # once per aspect: it reads every passage
+            if not any(
+                years & named[reading.passages[reading.units[i].hit].doc_id] for i in np.flatnonzero(ok)
+            ):
+                p = 0.0
         # a clause that follows a supported one and leans on it ("…, and which company runs it?")
         # has few words of its own to match: it needs less, as long as something holds its kind
         follow_on = j > 0 and any(s.supported for s in out) and (aspect.refers_back or len(aspect.terms) <= 2)
