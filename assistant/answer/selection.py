@@ -39,7 +39,7 @@ def sibling(
     share: float,
 ) -> bool:
     """Whether ``other`` says what ``lead`` says about a subject the question does not name: ``lead``
-    holds one of ``asked`` (the question's names) that ``other`` lacks, ``other`` none that ``lead``
+    holds one of ``asked`` (the aspect's content terms) that ``other`` lacks, ``other`` none that ``lead``
     lacks, and their frames overlap by at least ``share`` (Jaccard): "Kell — reserves 60,000 t" and
     "Ostria — reserves 310,000 t", Kell asked ("Kell ore" and "Ostria ore", Kell ore asked, too)."""
     if not (asked & lead_terms) - other_terms or (asked & other_terms) - lead_terms:
