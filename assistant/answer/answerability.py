@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -113,6 +114,7 @@ def answerable_probability(features: np.ndarray, weights: ReaderWeights) -> floa
 def assess(reading: Reading, weights: ReaderWeights) -> list[Support]:
     """The support of every aspect of ``reading.question``."""
     out: list[Support] = []
+    named: dict[str, set[str]] | None = None  # the years each document names, read when first needed
     for j, aspect in enumerate(reading.question.aspects):
         ok = eligible(reading, j)
         if not ok.any():
@@ -123,7 +125,7 @@ def assess(reading: Reading, weights: ReaderWeights) -> list[Support]:
         # a year the aspect is about ("… in 2019?") must be one some eligible unit's document speaks of
         years = set(YEAR.findall(aspect.text)) if aspect.kind != "date" else set()
         if years:
-            named = _doc_years(reading)  # once per aspect: it reads every passage
+            named = _doc_years(reading) if named is None else named  # it reads every passage
             if not any(
                 years & named[reading.passages[reading.units[i].hit].doc_id] for i in np.flatnonzero(ok)
             ):
@@ -143,11 +145,17 @@ def _best(reading: Reading, j: int, ok: np.ndarray, weights: ReaderWeights) -> i
     names = frozenset(t for t in reading.question.aspects[j].specific if not t[:1].isdigit())
     if not names:
         return best
-    rows = ok & np.array([bool(names & terms(row_label(u.text))) for u in reading.units], dtype=bool)
+    rows = ok & np.array([bool(names & _label_terms(u.text)) for u in reading.units], dtype=bool)
     if not rows.any() or rows[best]:
         return best
     i = int(np.argmax(np.where(rows, reading.prob[j], -1.0)))
     return i if reading.prob[j, i] >= weights.named_row * reading.prob[j, best] else best
+
+
+@lru_cache(maxsize=4096)  # every unit is parsed for each aspect that names something
+def _label_terms(text: str) -> frozenset[str]:
+    """The content terms of a table row's label (none for a unit that is no row)."""
+    return frozenset(terms(row_label(text)))
 
 
 def _doc_years(reading: Reading) -> dict[str, set[str]]:

@@ -131,7 +131,8 @@ _PEOPLE_NOUNS = re.compile(
     r"cases|owners?|farmers?|companies|governments?|countries)\b",
     re.IGNORECASE,
 )
-_ASKS_NAME = re.compile(r"\b(?:names?|identity|identities) of\b", re.I)
+_NAME_WORDS = ("name", "names", "identity", "identities")  # "the name of …" asks for a name
+_ASKS_NAME = re.compile(rf"\b(?:{'|'.join(_NAME_WORDS)}) of\b", re.I)
 _LIST_SHAPE = re.compile(r"(?:[^,;]+[,;]){2,}[^,;]+|\b(?:including|such as|include|includes|namely)\b", re.I)
 
 
@@ -208,9 +209,9 @@ _LIST_NOUNS = re.compile(
 
 def _name_of(span: list[str], k: int) -> bool:
     """Whether ``span[k]`` is part of a leading "name(s) of" / "identity of"."""
-    if span[k] in ("name", "names", "identity") and span[k + 1 : k + 2] == ["of"]:
+    if span[k] in _NAME_WORDS and span[k + 1 : k + 2] == ["of"]:
         return True
-    return span[k] == "of" and k > 0 and span[k - 1] in ("name", "names", "identity")
+    return span[k] == "of" and k > 0 and span[k - 1] in _NAME_WORDS
 
 
 def head_kind(question: str) -> str | None:

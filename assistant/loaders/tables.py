@@ -95,7 +95,7 @@ def is_row_line(line: str) -> bool:
         return False
     cells = [c.rpartition(": ") for c in body.split(CELL_SEP)]
     named = [value for name, colon, value in cells if colon and name]
-    return len(named) >= 1 and sum(is_number(v) for v in named) >= max(1, 0.5 * len(cells))
+    return sum(is_number(v) for v in named) >= max(1, 0.5 * len(cells))
 
 
 def row_label(line: str) -> str:
