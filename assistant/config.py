@@ -89,6 +89,21 @@ class Settings(BaseSettings):
     )
     dense_candidates: int = Field(20, ge=1, le=1000, description="Dense candidates before fusion.")
     bm25_candidates: int = Field(20, ge=1, le=1000, description="BM25 candidates before fusion.")
+    name_slack: int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="A question's multi-word name counts as held by the corpus when its words occur "
+        "in one chunk within a stretch of its own length plus this many words, in any order; a name "
+        "held nowhere leaves the aspect that asks about it unsupported (refused).",
+    )
+    name_scan_chunks: int = Field(
+        2000,
+        ge=1,
+        le=1_000_000,
+        description="Chunks holding every word of a name that are read for it at most; a name whose "
+        "words share more chunks than this counts as held (the bound of a name check's cost).",
+    )
     doc_diversity: float = Field(
         0.15,
         ge=0.0,

@@ -125,6 +125,50 @@ class _BM25Snapshot:
         i = bisect.bisect_left(self.sorted_vocab, root)
         return i < len(self.sorted_vocab) and self.sorted_vocab[i].startswith(root)
 
+    def holds_name(self, name: str, slack: int, scan: int) -> bool:
+        """Whether some chunk holds the words of ``name`` that the corpus knows near one another (see
+        :func:`~assistant.answer.analysis.name_near`); a name with fewer than two corpus words counts
+        as held (a word the corpus never uses is the answerability model's ``unknown`` feature, not
+        this check's). The chunks holding a word of each word's stem prefix (so "Mongolian" finds
+        "Mongolia") are intersected through the BM25 postings first; only those are read, ``scan``
+        of them at most (more: the name counts as held)."""
+        from bm25s.stopwords import STOPWORDS_EN
+
+        from assistant.answer.analysis import name_near, name_words
+
+        words = [w for w in name_words(name) if len(w) < 3 or self._known(w)]
+        if len(words) < 2:
+            return True
+        name = " ".join(words)
+        indptr = self.retriever.bm25.scores["indptr"]
+        indices = self.retriever.bm25.scores["indices"]
+        found: np.ndarray | None = None
+        for word in words:
+            if len(word) < 3:  # "US": short words are not indexed reliably; the text check reads them
+                continue
+            prefix = self.retriever.stemmer.stemWord(word)[:4]
+            i = bisect.bisect_left(self.sorted_vocab, prefix)
+            ids = []
+            while i < len(self.sorted_vocab) and self.sorted_vocab[i].startswith(prefix):
+                ids.append(self.vocab[self.sorted_vocab[i]])
+                i += 1
+            if not ids:
+                if word in STOPWORDS_EN:  # never indexed
+                    continue
+                return False
+            chunks = np.unique(np.concatenate([indices[indptr[t] : indptr[t + 1]] for t in ids]))
+            found = chunks if found is None else np.intersect1d(found, chunks, assume_unique=True)
+            if found.size == 0:
+                return False
+        if found is None:
+            return True
+        if found.size > scan:
+            return True
+        corpus = self.retriever.corpus
+        return any(
+            name_near(name, ScoredChunk.from_stored(self.node_ids[i], corpus[i]).text, slack) for i in found
+        )
+
     def _known(self, word: str) -> bool:
         import bm25s
 
@@ -318,6 +362,21 @@ class Retriever:
         near = [c.to_hit(0) for c in out if c.role == "neighbour"]
         texts = [h.text for h in hits + extra]
         unknown = [t for t in unknown if not expands_in(t, texts)]
+        from assistant.answer.analysis import name_near, name_parts, name_spellings, names
+
+        slack = self.settings.name_slack
+
+        def held(name: str) -> bool:
+            return any(name_near(name, t, slack) for t in texts) or snap.holds_name(
+                name, slack, self.settings.name_scan_chunks
+            )
+
+        unknown_names = [
+            part
+            for name in names(query)
+            for part in name_parts(name)
+            if not any(held(spelling) for spelling in name_spellings(part, query))
+        ]
         return Retrieval(
             hits=hits,
             top_dense=top_dense,
@@ -325,6 +384,7 @@ class Retriever:
             matched_terms=matched,
             rare_matched=rare,
             unknown_specifics=unknown,
+            unknown_names=unknown_names,
             context=extra + near,
             term_idf=term_idf,
         )

@@ -132,6 +132,8 @@ class Retrieval:
     ``matched_terms``: those found in the corpus vocabulary; ``rare_matched``: matched terms
     that are rare in the corpus (document frequency under 5% of chunks), i.e. specific.
     ``unknown_specifics``: names or figures of the query found nowhere in the corpus.
+    ``unknown_names``: multi-word names of the query whose words occur together in no chunk of the
+    corpus (``Settings.name_slack``): what the documents never discuss.
     ``context``: further passages of the retrieved documents (neighbours), rank 0.
     ``term_idf``: corpus inverse document frequency of the query's stemmed content terms
     (:func:`assistant.answer.text.terms`); a term in no chunk has the highest value.
@@ -143,6 +145,7 @@ class Retrieval:
     matched_terms: list[str] = field(default_factory=list)
     rare_matched: list[str] = field(default_factory=list)
     unknown_specifics: list[str] = field(default_factory=list)
+    unknown_names: list[str] = field(default_factory=list)
     context: list[Hit] = field(default_factory=list)
     term_idf: dict[str, float] = field(default_factory=dict)
 

@@ -282,3 +282,36 @@ def test_date_filter_keeps_only_documents_in_range(
         "rare earth supply chains", mode="dense", date_from="2021-06-01", date_to="2021-06-30"
     )
     assert {h.doc_id for h in only_june} == {"wh_2021-06-08_fact_sheet_100day_supply_chain_reviews"}
+
+
+def test_a_name_whose_words_no_chunk_holds_together_is_unknown(make_assistant: Any, tmp_path: Path) -> None:
+    """``Retrieval.unknown_names``: a question's multi-word name counts as held when some chunk of
+    the whole corpus (not only the retrieved ones) holds its words near one another, in any order;
+    its words known one by one are not enough. Made-up corpus, real index."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "kell.txt").write_text(
+        "The Kell Basin Authority licenses every zorblat mine in the north. " * 3
+        + "Its licences run for ten years and cost a flat fee. " * 3,
+        encoding="utf-8",
+    )
+    (corpus / "velt.txt").write_text(
+        "Velt has a deep harbour. The harbour board of Velt sets the fees its port charges. " * 3
+        + "Ore from the basin reaches Velt by rail. " * 3,
+        encoding="utf-8",
+    )
+    a = make_assistant(top_k=1)
+    a.ingest(corpus)
+
+    def unknown(question: str) -> list[str]:
+        return a.retriever.retrieve(question).unknown_names
+
+    assert unknown("What fees does the Kell Basin Authority charge?") == []
+    assert unknown("Which mines does the Authority of the Kell Basin license?") == []  # any order
+    assert unknown("When did the Western Kell Basin Authority meet?") == []  # a region of a held name
+    assert unknown("What does the Velt Harbour Board charge?") == []  # held by the other document
+    # every word is in the corpus, never together: the documents do not discuss this authority
+    assert unknown("What fees does the Velt Basin Authority charge?") == ["Velt Basin Authority"]
+    # a word the corpus never uses is the answerability model's signal; the words it uses are held
+    assert unknown("What does the Kell Quorbex Authority license?") == []
+    assert a.ask("What fees does the Velt Basin Authority charge?").status == "refused"

@@ -9,7 +9,18 @@ import hashlib
 import numpy as np
 import pytest
 
-from assistant.answer.analysis import analyse, clauses, name_in, names, needs_conversation, scoring_text
+from assistant.answer.analysis import (
+    analyse,
+    clauses,
+    name_in,
+    name_near,
+    name_parts,
+    name_spellings,
+    names,
+    needs_conversation,
+    same_word,
+    scoring_text,
+)
 from assistant.answer.base import not_answered, rewrite_follow_up
 from assistant.answer.candidates import (
     candidates,
@@ -93,6 +104,22 @@ def test_multi_word_names_of_a_question_and_where_they_are_found() -> None:
     assert names("Veltria exports zorblat?") == []
     assert name_in("Department of Trade", ["a report of the department of trade's office"])
     assert not name_in("Zorblat Security Partnership", ["zorblat security is a partnership of mills"])
+
+
+def test_a_name_is_looked_up_by_its_parts_its_spellings_and_its_words_near_one_another() -> None:
+    assert name_parts("Velt and Ostria") == []  # two one-word names, no multi-word one
+    assert name_parts("Kell Port Board for the Velt Mills") == ["Kell Port Board", "Velt Mills"]
+    assert name_parts("Board of Trade") == ["Board of Trade"]
+    q = "What did the Zorblat Binding Council (ZBC) of Northern Veltria decide?"
+    assert name_spellings("Zorblat Binding Council", q) == ["Zorblat Binding Council", "ZBC"]
+    assert name_spellings("Northern Veltria", q) == ["Northern Veltria", "Veltria"]
+    assert (
+        same_word("veltrian", "veltria") and same_word("mills", "mill") and not same_word("velt", "veltria")
+    )
+    assert name_near("Trade Board", "the Board of Trade met", slack=3)  # any order
+    assert name_near("U.S. Zorblat Office", "the US office for zorblat", slack=3)
+    assert not name_near("Kell Port Board", "Kell has a port. Its mills answer to a board of ten.", slack=3)
+    assert name_near("Kell Port Board", "Kell has a port. Its mills answer to a board of ten.", slack=8)
 
 
 def test_a_carried_subject_stays_with_its_question() -> None:
@@ -429,6 +456,23 @@ def test_a_year_no_retrieved_document_speaks_of_is_not_stated(passages: list[Hit
     draft = _answer("How much zorblat ore did the Velt mill process in 2017?", passages)
     assert draft.status == "refused"
     assert draft.not_stated == ["How much zorblat ore did the Velt mill process in 2017"]
+
+
+def test_an_aspect_naming_what_the_corpus_never_holds_is_not_stated(passages: list[Hit]) -> None:
+    # the passages speak of the mill, its director and its second line; the question names a
+    # council whose words no chunk holds together (Retrieval.unknown_names)
+    q = "When did the Velt Zorblat Council announce a second line?"
+    backend = ExtractiveBackend(Settings(), BagOfWordsEmbedder())
+
+    def draft(unknown: list[str]) -> Draft:
+        items = list(backend.generate(q, Retrieval(hits=passages, unknown_names=unknown), []))
+        assert isinstance(items[-1], Draft)
+        return items[-1]
+
+    assert draft([]).status == "answered"
+    refused = draft(["Velt Zorblat Council"])
+    assert refused.status == "refused"
+    assert refused.not_stated == ["When did the Velt Zorblat Council announce a second line"]
 
 
 def test_a_partial_answer_names_what_is_not_stated(passages: list[Hit]) -> None:

@@ -85,6 +85,77 @@ def name_in(name: str, texts: list[str]) -> bool:
     return False
 
 
+# "U.S." / "E.U.": the dots of an initialism go, so it reads as one word ("US")
+_INITIALISM_DOT = re.compile(r"(?<=\b[A-Za-z])\.(?=[A-Za-z]\b)|(?<=\b[A-Za-z]\.[A-Za-z])\.")
+
+
+def name_parts(name: str) -> list[str]:
+    """The names a run of capitalised words holds: "US and Australia" is two names, "Director General
+    for the WHO" a name and a word; each part keeps two content words at least ("Department of
+    Energy" stays whole)."""
+    out = []
+    for part in re.split(r"\s+(?:and|for)\s+", name):
+        words = part.split()
+        while words and words[0].lower() in _SMALL:
+            words = words[1:]
+        while words and words[-1].lower() in _SMALL:
+            words = words[:-1]
+        if sum(1 for w in words if w.lower() not in _SMALL) >= 2:
+            out.append(" ".join(words))
+    return out
+
+
+# a qualifier of place that makes a region of a name ("Western Europe", "Southeast Asian")
+_REGION_QUALIFIER = re.compile(
+    r"^(?:(?:north|south|east|west)(?:ern|east|west|eastern|western)?|central|inner|outer|upper|lower|"
+    r"greater|mid)\s+(?=\S)",
+    re.I,
+)
+
+
+def name_spellings(name: str, question: str) -> list[str]:
+    """The ways a question's name may be written in the documents: as asked, as the question spells it
+    in brackets after it, a few words on at most ("Mannose Binding Lectin (MBL)", "Swine Flu (Spanish
+    Influenza)"), and
+    without a qualifier of place ("Western Europe" is spoken of as Europe)."""
+    out = [name]
+    m = re.search(re.escape(name) + r"(?:[\s-]+[\w-]+){0,3}?\s*\(([^()]{2,60})\)", question)
+    if m:
+        out.append(m.group(1).strip())
+    rest = _REGION_QUALIFIER.sub("", name)
+    if rest != name and name_words(rest):
+        out.append(rest)
+    return out
+
+
+def name_words(name: str) -> list[str]:
+    """The lower-cased content words of a name, initialisms undotted ("U.S. Navy" -> us, navy)."""
+    return [w for w in re.findall(r"[a-z0-9]+", _INITIALISM_DOT.sub("", name).lower()) if w not in _SMALL]
+
+
+def same_word(a: str, b: str) -> bool:
+    """Whether two lower-cased words name the same thing: one stem, or one word extends the other by
+    at most two letters ("Mongolian" / "Mongolia", "European" / "Europe")."""
+    if a == b or stem(a) == stem(b):
+        return True
+    short, long_ = sorted((a, b), key=len)
+    return len(short) >= 4 and len(long_) - len(short) <= 2 and long_.startswith(short)
+
+
+def name_near(name: str, text: str, slack: int) -> bool:
+    """Whether every content word of ``name`` occurs in ``text`` within a stretch of its own length
+    plus ``slack`` words, in any order ("Commerce Department" in "the Department of Commerce")."""
+    want = name_words(name)
+    if not want:
+        return True
+    toks = name_words(text)
+    where = [[i for i, t in enumerate(toks) if same_word(w, t)] for w in want]
+    if not all(where):
+        return False
+    span = len(want) + slack
+    return any(all(any(abs(j - i) < span for j in other) for other in where[1:]) for i in where[0])
+
+
 @dataclass(frozen=True)
 class Aspect:
     """One asked thing. ``text`` is the clause as asked (with the shared frame filled in),

@@ -5,7 +5,10 @@ which weighs term coverage, names and figures matched and similarity, reaches th
 ``support`` threshold) and holds the kind of thing it asks for: no figure, no answer to "how
 much"; no date, no answer to "when". A name or figure of the aspect that occurs nowhere in the
 corpus weighs against it, and a year it is about ("… in 2017?") must be one that the document of
-some eligible unit speaks of (in its retrieved passages, title or date).
+some eligible unit speaks of (in its retrieved passages, title or date). An aspect that names
+something whose words no chunk of the corpus holds together (``Retrieval.unknown_names``: "the
+Kell Basin Authority" where the corpus speaks of Kell and of basins, never of that authority) is
+about what the documents never discuss, and is unsupported.
 """
 
 from __future__ import annotations
@@ -122,6 +125,8 @@ def assess(reading: Reading, weights: ReaderWeights) -> list[Support]:
             continue
         best = _best(reading, j, ok, weights)
         p = answerable_probability(aspect_features(reading, j, best), weights)
+        if _names_absent(reading, j):
+            p = 0.0
         # a year the aspect is about ("… in 2019?") must be one some eligible unit's document speaks of
         years = set(YEAR.findall(aspect.text)) if aspect.kind != "date" else set()
         if years:
@@ -135,6 +140,15 @@ def assess(reading: Reading, weights: ReaderWeights) -> list[Support]:
         follow_on = j > 0 and any(s.supported for s in out) and (aspect.refers_back or len(aspect.terms) <= 2)
         out.append(Support(best, p, p >= (weights.follow_on_support if follow_on else weights.support)))
     return out
+
+
+def _names_absent(reading: Reading, j: int) -> bool:
+    """Whether aspect ``j`` names something no chunk of the corpus holds."""
+    if not reading.unknown_names:
+        return False
+    aspect = reading.question.aspects[j]
+    text = " ".join(f"{aspect.text} {aspect.query}".lower().split())
+    return any(" ".join(name.lower().split()) in text for name in reading.unknown_names)
 
 
 def _best(reading: Reading, j: int, ok: np.ndarray, weights: ReaderWeights) -> int:

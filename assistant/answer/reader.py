@@ -41,6 +41,7 @@ class Reading:
     context: Context | None = None
     unknown: frozenset[str] = frozenset()  # stems of the question's names found nowhere in the corpus
     names_found: float = 1.0  # share of the question's multi-word names found whole in the passages
+    unknown_names: tuple[str, ...] = ()  # the question's names whose words no chunk holds together
 
 
 def read(
@@ -80,6 +81,7 @@ def read(
         context=ctx,
         unknown=frozenset(stem(w) for w in retrieval.unknown_specifics),
         names_found=_names_found(q, passages),
+        unknown_names=tuple(retrieval.unknown_names),
     )
 
 

@@ -115,7 +115,12 @@ def _span_recall(span: str, answer: str) -> float:
     return sum(t in have for t in want) / len(want)
 
 
-def evaluate(set_path: str, assistant: Any | None = None, verbose: bool = False) -> dict[str, float]:
+def evaluate(
+    set_path: str,
+    assistant: Any | None = None,
+    verbose: bool = False,
+    rows_out: list[dict[str, Any]] | None = None,
+) -> dict[str, float]:
     import re
 
     from assistant.evals.dataset import load_eval_sets
@@ -160,6 +165,19 @@ def evaluate(set_path: str, assistant: Any | None = None, verbose: bool = False)
                 else None,
             }
         )
+        if rows_out is not None:
+            rows_out.append(
+                {
+                    **rows[-1],
+                    "set": Path(set_path).stem,
+                    "question": case.question,
+                    "answer": text,
+                    "not_stated": a.not_stated,
+                    "key_facts": case.key_facts,
+                    "sources": case.source_doc_ids,
+                    "cited": sorted(cited),
+                }
+            )
         if verbose:
             print(f"--- {case.id} kf={rows[-1]['kf']} refused={refused} q={case.question}\n{text[:600]}")
     ans = [r for r in rows if r["answerable"]]
@@ -193,6 +211,7 @@ def main() -> None:
     p.add_argument("--index")
     p.add_argument("--id")
     p.add_argument("-v", action="store_true")
+    p.add_argument("--rows", help="write every case's row, question and answer to this JSON file")
     args = p.parse_args()
     if args.cmd == "cache":
         for s in args.sets:
@@ -210,11 +229,16 @@ def main() -> None:
         print(a.status, a.not_stated, "\n", a.text)
         return
     assistants: dict[str, Any] = {}
+    rows: list[dict[str, Any]] | None = [] if args.rows else None
     for s in args.sets:
         data_index = pickle.loads(_cache_path(s).read_bytes())["index"]
         if data_index not in assistants:
             assistants[data_index] = _open(data_index)
-        print(Path(s).stem, evaluate(s, assistants[data_index], args.v), flush=True)
+        print(Path(s).stem, evaluate(s, assistants[data_index], args.v, rows), flush=True)
+    if args.rows:
+        import json
+
+        Path(args.rows).write_text(json.dumps(rows, indent=1, default=str), encoding="utf-8")
 
 
 if __name__ == "__main__":
