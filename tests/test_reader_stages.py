@@ -374,6 +374,26 @@ def test_a_one_document_question_is_not_padded_from_another(passages: list[Hit])
     assert {passages[q[0]].doc_id for q in draft.quotes} == {"veltria_report"}
 
 
+def test_a_question_naming_its_source_is_not_padded_from_another_document() -> None:
+    report = "The Velt mill processed 40,000 tons of zorblat ore in 2021. Its director opened a line in 2022."
+    review = (
+        "A review of Veltria's mills found that the Velt mill processed about 40,000 tons of zorblat "
+        "ore in 2021, up from 2020. Orla Venn directs the Velt mill, which opened a second line."
+    )
+    ps = [
+        hit(report, doc="velt_report", rank=1, title="Velt mill report", date="2023-01-10"),
+        hit(review, doc="review", rank=2, title="Review of mills", date="2024-01-10"),
+    ]
+    asked = "how much zorblat ore did the Velt mill process in 2021, and who directs the mill?"
+    retold = "A review of Veltria's mills found"
+    # two aspects may be answered from two documents, and a retelling of the first joins ...
+    assert retold in _answer(asked[0].upper() + asked[1:], ps).text
+    # ... unless the question names its source: then each aspect's answer, and nothing retold
+    draft = _answer(f"According to the Velt mill report, {asked}", ps)
+    assert draft.text.startswith("The Velt mill processed 40,000 tons")
+    assert "Orla Venn directs" in draft.text and retold not in draft.text
+
+
 def test_the_same_statement_about_another_subject_answers_nothing_asked() -> None:
     from assistant.answer.selection import frame, sibling
 

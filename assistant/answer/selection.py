@@ -91,8 +91,10 @@ def select(
             chosen.append(best)
             words += word_count(units[best].text)
     # another document adds a unit only to a question that spans documents, or when that unit is
-    # as good as the lead: a one-document question is answered from its document
-    spanning = len(reading.question.aspects) > 1 or any(
+    # as good as the lead: a one-document question is answered from its document, and so is one
+    # that names its source ("According to the 2024 report, how much …, and which …?")
+    names_source = reading.question.text != reading.question.asked
+    spanning = (len(reading.question.aspects) > 1 and not names_source) or any(
         a.kind == "comparison" or re.search(r"\b(?:both|each|all|respectively)\b", a.text, re.I)
         for a in reading.question.aspects
     )
