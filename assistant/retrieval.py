@@ -84,6 +84,8 @@ class _BM25Snapshot:
         self.date_start = np.array([int(c.get("date_start", 0) or 0) for c in corpus])
         self.date_end = np.array([int(c.get("date_end", 99999999) or 99999999) for c in corpus])
         self.n = len(corpus)
+        # a name may be a document's title ("the … Framework") or publisher, not chunk text
+        self.titles = sorted({f"{c.get('title', '')}. {c.get('publisher', '')}" for c in corpus})
         self.by_position = {
             (c.get("doc_id", ""), int(c.get("chunk_index", -1))): i for i, c in enumerate(corpus)
         }
@@ -126,8 +128,9 @@ class _BM25Snapshot:
         return i < len(self.sorted_vocab) and self.sorted_vocab[i].startswith(root)
 
     def holds_name(self, name: str, slack: int, scan: int) -> bool:
-        """Whether some chunk holds the words of ``name`` that the corpus knows near one another (see
-        :func:`~assistant.answer.analysis.name_near`); a name with fewer than two corpus words counts
+        """Whether a document's title or publisher holds ``name``, or some chunk holds the words of it
+        that the corpus knows near one another (see :func:`~assistant.answer.analysis.name_near`); a
+        name with fewer than two corpus words counts
         as held (a word the corpus never uses is the answerability model's ``unknown`` feature, not
         this check's). The chunks holding a word of each word's stem prefix (so "Mongolian" finds
         "Mongolia") are intersected through the BM25 postings first; only those are read, ``scan``
@@ -136,6 +139,8 @@ class _BM25Snapshot:
 
         from assistant.answer.analysis import name_near, name_words
 
+        if any(name_near(name, t, slack) for t in self.titles):
+            return True
         words = [w for w in name_words(name) if len(w) < 3 or self._known(w)]
         if len(words) < 2:
             return True

@@ -300,6 +300,9 @@ def test_a_name_whose_words_no_chunk_holds_together_is_unknown(make_assistant: A
         + "Ore from the basin reaches Velt by rail. " * 3,
         encoding="utf-8",
     )
+    (corpus / "manifest.yaml").write_text(
+        "documents:\n  - file: velt.txt\n    title: North Rail Fees Charter\n", encoding="utf-8"
+    )
     a = make_assistant(top_k=1)
     a.ingest(corpus)
 
@@ -314,4 +317,5 @@ def test_a_name_whose_words_no_chunk_holds_together_is_unknown(make_assistant: A
     assert unknown("What fees does the Velt Basin Authority charge?") == ["Velt Basin Authority"]
     # a word the corpus never uses is the answerability model's signal; the words it uses are held
     assert unknown("What does the Kell Quorbex Authority license?") == []
+    assert unknown("What does the North Rail Fees Charter set?") == []  # a title, not chunk text
     assert a.ask("What fees does the Velt Basin Authority charge?").status == "refused"
