@@ -128,19 +128,23 @@ class _BM25Snapshot:
         return i < len(self.sorted_vocab) and self.sorted_vocab[i].startswith(root)
 
     def holds_name(self, name: str, slack: int, scan: int) -> bool:
-        """Whether a document's title or publisher holds ``name``, or some chunk holds the words of it
-        that the corpus knows near one another (see :func:`~assistant.answer.analysis.name_near`); a
-        name with fewer than two corpus words counts
-        as held (a word the corpus never uses is the answerability model's ``unknown`` feature, not
-        this check's). The chunks holding a word of each word's stem prefix (so "Mongolian" finds
-        "Mongolia") are intersected through the BM25 postings first; only those are read, ``scan``
-        of them at most (more: the name counts as held)."""
+        """Whether some chunk holds the words of ``name`` that the corpus knows near one another (see
+        :func:`~assistant.answer.analysis.name_near`), or a document's title or publisher holds it
+        (read only for a name no chunk holds: every title is read). A name with fewer than two
+        corpus words counts as held (a word the corpus never uses is the answerability model's
+        ``unknown`` feature, not this check's)."""
+        from assistant.answer.analysis import name_near
+
+        return self._chunks_hold(name, slack, scan) or any(name_near(name, t, slack) for t in self.titles)
+
+    def _chunks_hold(self, name: str, slack: int, scan: int) -> bool:
+        """The chunk side of :meth:`holds_name`. The chunks holding a word of each word's stem prefix
+        (so "Veltrian" finds "Veltria") are intersected through the BM25 postings first; only those
+        are read, ``scan`` of them at most (more: the name counts as held)."""
         from bm25s.stopwords import STOPWORDS_EN
 
         from assistant.answer.analysis import name_near, name_words
 
-        if any(name_near(name, t, slack) for t in self.titles):
-            return True
         words = [w for w in name_words(name) if len(w) < 3 or self._known(w)]
         if len(words) < 2:
             return True

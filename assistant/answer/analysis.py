@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from assistant.answer.kinds import Kind, asked_kind
 from assistant.answer.text import WORD, bigrams, specific_terms, stem, terms, word_count
@@ -105,7 +106,7 @@ def name_parts(name: str) -> list[str]:
     return out
 
 
-# a qualifier of place that makes a region of a name ("Western Europe", "Southeast Asian")
+# a qualifier of place that makes a region of a name ("Northern Veltria", "Southeast Ostrian")
 _REGION_QUALIFIER = re.compile(
     r"^(?:(?:north|south|east|west)(?:ern|east|west|eastern|western)?|central|inner|outer|upper|lower|"
     r"greater|mid)\s+(?=\S)",
@@ -115,9 +116,8 @@ _REGION_QUALIFIER = re.compile(
 
 def name_spellings(name: str, question: str) -> list[str]:
     """The ways a question's name may be written in the documents: as asked, as the question spells it
-    in brackets after it, a few words on at most ("Mannose Binding Lectin (MBL)", "Swine Flu (Spanish
-    Influenza)"), and
-    without a qualifier of place ("Western Europe" is spoken of as Europe)."""
+    in brackets after it, a few words on at most ("Zorblat Binding Council (ZBC)", "Velt Fever (Ostrian
+    Ague)"), and without a qualifier of place ("Northern Veltria" is spoken of as Veltria)."""
     out = [name]
     m = re.search(re.escape(name) + r"(?:[\s-]+[\w-]+){0,3}?\s*\(([^()]{2,60})\)", question)
     if m:
@@ -133,9 +133,14 @@ def name_words(name: str) -> list[str]:
     return [w for w in re.findall(r"[a-z0-9]+", _INITIALISM_DOT.sub("", name).lower()) if w not in _SMALL]
 
 
+@lru_cache(maxsize=4096)  # a passage is read for every name and spelling of the question
+def _text_words(text: str) -> tuple[str, ...]:
+    return tuple(name_words(text))
+
+
 def same_word(a: str, b: str) -> bool:
     """Whether two lower-cased words name the same thing: one stem, or one word extends the other by
-    at most two letters ("Mongolian" / "Mongolia", "European" / "Europe")."""
+    at most two letters ("Veltrian" / "Veltria", "Ostrian" / "Ostria")."""
     if a == b or stem(a) == stem(b):
         return True
     short, long_ = sorted((a, b), key=len)
@@ -148,7 +153,7 @@ def name_near(name: str, text: str, slack: int) -> bool:
     want = name_words(name)
     if not want:
         return True
-    toks = name_words(text)
+    toks = _text_words(text)
     where = [[i for i, t in enumerate(toks) if same_word(w, t)] for w in want]
     if not all(where):
         return False
