@@ -9,8 +9,10 @@ Reproduces ``assistant/answer/reader_weights.json`` from the development sets on
 1. For every answerable case, the reader's candidate units of its cached retrieval are labelled:
    a unit is positive when it holds a key fact (or, for a case with an answer span, at least 60%
    of the span's content words).
-2. A logistic model over :data:`assistant.answer.scoring.FEATURES` is fitted to those labels
-   (each question weighs the same, whatever its number of units), first in cross-validation by
+2. A linear model over :data:`assistant.answer.scoring.FEATURES` is fitted to those labels
+   (each question weighs the same, whatever its number of units): by default listwise (the
+   softmax share of a question's positive units, what the unit that leads an answer needs), then
+   calibrated to a probability (``--loss pointwise``: a plain logistic model); first in cross-validation by
    document group (articles; the rare-earth sets as one group each) to report how well the ranking
    carries to documents the fit never saw, then on everything.
 3. The ``support`` threshold is calibrated on answerable against unanswerable cases: the script
@@ -135,6 +137,46 @@ def fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1.0) -> tuple[n
     return res.x[:d], float(res.x[d])
 
 
+def fit_listwise(
+    X: np.ndarray, y: np.ndarray, w: np.ndarray, q: np.ndarray, l2: float = 1.0
+) -> tuple[np.ndarray, float]:
+    """A linear ranking fitted listwise, then calibrated.
+
+    The ranking maximises, per question, the softmax probability mass of its positive units (what
+    selection uses: the unit that leads); a question weighs the sum of its units' weights. A
+    one-dimensional logistic model of the labels over that score (Platt scaling, same weights)
+    then makes it a probability, so thresholds keep their meaning: the result is one coefficient
+    vector and intercept, like :func:`fit`'s.
+    """
+    from scipy.optimize import minimize
+
+    _n, d = X.shape
+    order = np.argsort(q, kind="stable")
+    X, y, w, q = X[order], y[order], w[order], q[order]
+    starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
+    qw = np.add.reduceat(w, starts)
+    qw = qw * len(qw) / qw.sum()
+    pos = y > 0.5
+
+    def loss(coef: np.ndarray) -> tuple[float, np.ndarray]:
+        s = X @ coef
+        m = np.maximum.reduceat(s, starts)
+        e = np.exp(s - np.repeat(m, np.diff(np.r_[starts, len(s)])))
+        z_all = np.add.reduceat(e, starts)
+        z_pos = np.add.reduceat(np.where(pos, e, 0.0), starts)
+        ll = -(qw * (np.log(z_pos + 1e-300) - np.log(z_all))).sum() / qw.sum()
+        rep = np.diff(np.r_[starts, len(s)])
+        p_all = e / np.repeat(z_all, rep)
+        p_pos = np.where(pos, e, 0.0) / np.repeat(z_pos + 1e-300, rep)
+        g_s = np.repeat(qw, rep) * (p_all - p_pos) / qw.sum()
+        reg = 0.5 * l2 * (coef @ coef) / len(qw)
+        return ll + reg, X.T @ g_s + l2 * coef / len(qw)
+
+    coef = minimize(loss, np.zeros(d), jac=True, method="L-BFGS-B").x
+    (a,), b = fit((X @ coef)[:, None], y, w, l2=0.0)
+    return coef * a, b
+
+
 def design(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     X, y, w, q = [], [], [], []
     used = [r for r in rows if "labels" in r and r["labels"].any() and r["set"] not in RANKING_SKIP]
@@ -180,13 +222,23 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--write", action="store_true", help="write reader_weights.json")
     ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument(
+        "--loss",
+        choices=("pointwise", "listwise"),
+        default="listwise",
+        help="pointwise: each unit's label; listwise: which unit of a question ranks first",
+    )
     args = ap.parse_args()
 
     weights = ReaderWeights.load()
     assistant = Assistant.open(ROOT / "indexes/default", Settings())
     embedder = CachingEmbedder(assistant.embedder)
     rows = collect(embedder, weights)
-    X, y, w, _ = design(rows)
+    X, y, w, q = design(rows)
+
+    def ranking_fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, float]:
+        return fit_listwise(X, y, w, q, args.l2) if args.loss == "listwise" else fit(X, y, w, args.l2)
+
     print(
         f"{len(X)} units, {int(y.sum())} positive, {len({r['id'] for r in rows if 'labels' in r})} questions"
     )
@@ -198,8 +250,8 @@ def main() -> None:
     for fold in folds:
         train = [r for r in rows if r["group"] not in fold]
         test = [r for r in rows if r["group"] in fold]
-        Xt, yt, wt, _ = design(train)
-        coef, b = fit(Xt, yt, wt, args.l2)
+        Xt, yt, wt, qt = design(train)
+        coef, b = ranking_fit(Xt, yt, wt, qt)
         held.append({"coef": coef, "b": b, "test": test})
     for name in SETS:
         tops = [
@@ -214,7 +266,7 @@ def main() -> None:
                 f"top3 {sum(t['top3'] * t['n'] for t in tops) / n:.3f} (n={n})"
             )
 
-    coef, b = fit(X, y, w, args.l2)
+    coef, b = ranking_fit(X, y, w, q)
     fitted = weights.model_copy(
         update={
             "coefficients": {f: round(float(c), 4) for f, c in zip(FEATURES, coef, strict=True)},
