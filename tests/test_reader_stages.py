@@ -32,7 +32,7 @@ from assistant.answer.candidates import (
 )
 from assistant.answer.extractive import ExtractiveBackend
 from assistant.answer.kinds import asked_kind, head_kind, holds, kind_count
-from assistant.answer.scoring import FEATURES, date_match, proximity
+from assistant.answer.scoring import FEATURES, Context, cheap_features, date_match, proximity
 from assistant.answer.text import content_words, numbers, stem, terms
 from assistant.answer.weights import ReaderWeights
 from assistant.config import Settings
@@ -265,6 +265,24 @@ def test_proximity_of_the_asked_thing_to_the_question_terms() -> None:
     near = proximity("Glarp fever has a fatality rate of 21% in adults.", aspect)
     far = proximity("Glarp fever spreads in winter and in the dry season it affects 21% of villages.", aspect)
     assert near > far > 0
+
+
+def test_boilerplate_two_documents_share_word_for_word_is_marked_repeated() -> None:
+    notice = "Nothing in this charter shall be construed to impair the authority of any council."
+    passages = [
+        hit(f"The Harbour Charter sets the mooring fee at 40 crowns. {notice}", doc="charter_a", rank=1),
+        hit(f"The River Charter keeps the ferry free. {notice.upper()}", doc="charter_b", rank=2),
+        hit("Nothing in this charter is free of fees for foreign ships.", doc="charter_c", rank=3),
+    ]
+    units = candidates(passages)
+    q = analyse("What does the Harbour Charter say about fees?")
+    ctx = Context.build(passages, passages, units, None)
+    repeated = cheap_features(q, q.aspects[0], units, passages, ctx)[:, -1]
+    marked = {u.text for u, r in zip(units, repeated, strict=True) if r}
+    # the notice recurs in another document (case and punctuation aside); the fee, the ferry and a
+    # sentence that merely begins alike do not
+    assert marked == {notice, notice.upper()}
+    assert FEATURES[-1] == "repeated"
 
 
 # --------------------------------------------------------------------------- candidates

@@ -3,8 +3,8 @@
 Each (unit, aspect) pair gets a vector of general features: embedding similarity, rarity-weighted
 term coverage in the unit and in its context (the unit before it, its section heading, the
 document title), names and figures matched, phrase (bigram) overlap, whether the unit holds the
-kind of thing asked for, the passage's and document's retrieval rank and score, and the unit's
-shape. A logistic model over them (coefficients in :mod:`assistant.answer.weights`, fitted on
+kind of thing asked for, the passage's and document's retrieval rank and score, the unit's
+shape, and whether another document repeats it word for word (boilerplate). A logistic model over them (coefficients in :mod:`assistant.answer.weights`, fitted on
 development sets by ``evals/tools/fit_reader.py``) turns them into a probability.
 """
 
@@ -58,10 +58,11 @@ FEATURES: tuple[str, ...] = (
     "passage_dense",  # the dense retrieval similarity of the unit's passage (0 when none)
     "date_gap",  # date_match minus the best date_match of any document (the named document: 0)
     "title_gap",  # title_match minus the best of any document
+    "repeated",  # the unit's words recur verbatim in another document's passage (boilerplate)
 )
 CHEAP: tuple[str, ...] = tuple(f for f in FEATURES if not f.startswith("sim"))
 _GAPS = ("lex", "lex_context", "phrase")
-_EXTRA = 5  # columns appended after the gaps: passage_lex, proximity, passage_dense, date_gap, title_gap
+_EXTRA = 6  # columns after the gaps: passage_lex, proximity, passage_dense, date_gap, title_gap, repeated
 
 
 @dataclass
@@ -77,6 +78,7 @@ class Context:
     near_rank: dict[int, int]  # a neighbouring passage's index -> the rank of the hit it touches
 
     idf: dict[str, float] = field(default_factory=dict)
+    flat_passages: list[tuple[str, str]] = field(default_factory=list)  # (doc id, words) per passage
 
     @classmethod
     def build(
@@ -117,6 +119,7 @@ class Context:
                 if p.rank == 0
             },
             idf=dict(idf or {}),
+            flat_passages=list(dict.fromkeys((p.doc_id, _flat(p.text)) for p in passages)),
         )
 
     def rarity(self, term: str) -> float:
@@ -218,7 +221,27 @@ def cheap_features(
     near = [proximity(u.text, aspect) if typed else 0.0 for u in units]
     dense = [float(passages[u.hit].dense_score or 0.0) for u in units]
     doc_gaps = [out[:, names.index(g)] - out[:, names.index(g)].max() for g in ("date_match", "title_match")]
-    return np.column_stack([out, *gaps, passage, near, dense, *doc_gaps])
+    repeated = [float(recurs(u.text, passages[u.hit].doc_id, ctx)) for u in units]
+    return np.column_stack([out, *gaps, passage, near, dense, *doc_gaps, repeated])
+
+
+_WORD = re.compile(r"\w+")
+_MIN_REPEATED_WORDS = 6  # a shorter unit ("Sec. 2.", a date line) recurs by chance
+
+
+def recurs(text: str, doc_id: str, ctx: Context) -> bool:
+    """Whether ``text`` occurs word for word in a passage of a document other than ``doc_id``: the
+    boilerplate documents of a kind share ("This order shall be implemented consistent with
+    applicable law.", "The funders had no role in the study."), which answers no question."""
+    words = _flat(text)
+    if words.count(" ") - 1 < _MIN_REPEATED_WORDS:
+        return False
+    return any(d != doc_id and words in flat for d, flat in ctx.flat_passages)
+
+
+def _flat(text: str) -> str:
+    """``text`` lower-cased as its words, one space apart, with a space at each end."""
+    return " " + " ".join(_WORD.findall(text.lower())) + " "
 
 
 _TOKEN = re.compile(r"\S+")
