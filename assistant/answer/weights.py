@@ -34,7 +34,7 @@ class ReaderWeights(BaseModel):
     )
     answerability_intercept: float = Field(0.0, description="Intercept of the answerability model.")
     embedded: int = Field(
-        24,
+        48,
         ge=4,
         le=400,
         description="Candidate units embedded per answer: those of the two best passages, then the "
