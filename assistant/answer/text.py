@@ -99,6 +99,11 @@ def terms(text: str, *, frame: bool = True) -> set[str]:
 
 def term_list(text: str, *, frame: bool = True) -> list[str]:
     """:func:`terms` in order of appearance, repeats kept (for bigrams)."""
+    return list(_term_tuple(text, frame))
+
+
+@lru_cache(maxsize=16384)  # a unit's text, its context and its title are read once per aspect
+def _term_tuple(text: str, frame: bool) -> tuple[str, ...]:
     out: list[str] = []
     for w in content_words(text):
         if not frame and w in QUESTION_FRAME:
@@ -109,7 +114,7 @@ def term_list(text: str, *, frame: bool = True) -> list[str]:
         for part in w.split("-"):
             if len(part) > 2 and part not in STOPWORDS:
                 out.append(stem(part))
-    return out
+    return tuple(out)
 
 
 def bigrams(text: str) -> set[tuple[str, str]]:
