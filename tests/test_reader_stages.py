@@ -207,6 +207,8 @@ def test_a_follow_up_of_a_follow_up_keeps_the_original_subject() -> None:
 def test_terms_split_hyphens_read_british_spellings_and_keep_acronyms() -> None:
     assert terms("rare-earth") == terms("rare earth")
     assert stem("commercialise") == stem("commercialize")
+    assert terms("the licences for labour unions") == terms("the licenses for labor unions")
+    assert stem("defences") == stem("defenses") and stem("flour") != stem("floor")
     assert "who" in content_words("What does the WHO recommend?")
     assert "who" not in content_words("Who recommends it?")
     assert numbers("It rose from 270,000 to 3.5 million in 2021") == {"270000", "3.5", "2021"}

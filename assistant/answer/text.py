@@ -78,6 +78,11 @@ def _stemmer():  # type: ignore[no-untyped-def]
 
 
 _BRITISH = re.compile(r"(?<=[a-z]{3})is(e|es|ed|ing|ation|ations)$")
+# "labour", "favoured", "colours" -> -or-; "licence", "defences" -> -ense- (the nouns English
+# spells -ence in Britain only); applied to every text alike, so a word caught by mistake still
+# matches itself
+_BRITISH_OUR = re.compile(r"(?<=[a-z]{3})our(s|ed|ing|ite|ites|able|ful)?$")
+_BRITISH_ENCE = re.compile(r"^(lic|def|off|pret)enc(e|es|ed|ing)$")
 
 
 @lru_cache(maxsize=65536)
@@ -87,7 +92,8 @@ def stem(word: str) -> str:
     w = re.sub(r"['’]s$", "", word.lower())
     if w[:1].isdigit():
         return w.replace(",", "")
-    return str(_stemmer().stemWord(_BRITISH.sub(r"iz\1", w)))
+    w = _BRITISH_ENCE.sub(r"\1ens\2", _BRITISH_OUR.sub(r"or\1", _BRITISH.sub(r"iz\1", w)))
+    return str(_stemmer().stemWord(w))
 
 
 def terms(text: str, *, frame: bool = True) -> set[str]:
