@@ -235,6 +235,7 @@ def test_a_sentence_holds_a_kind_the_question_lacks() -> None:
     # a span of time is no amount: "how much" is not answered by "over the next five years"
     q = "How much zorblat a year could the Velt mill produce?"
     assert not holds("Velt will invest in the mill over the next five years.", "quantity", q)
+    assert not holds("Velt will build the mill in three to five years.", "quantity", q)
     assert holds("Once at scale, the mill could produce 9,000 tons a year.", "quantity", q)
 
 

@@ -419,12 +419,13 @@ def kind_count(sentence: str, kind: str, question: str) -> int:
     return 1  # yes/no, comparison, description: any sentence may answer
 
 
-_TIME_SPAN = re.compile(rf"\b{_NUM}[\s-]*{_TIME_UNIT}\b", re.IGNORECASE)
-
-
 def _spans_of_time(sentence: str) -> set[int]:
-    """Start offsets of figures that count time ("five years", "90 days")."""
-    return {m.start() for m in _TIME_SPAN.finditer(sentence)}
+    """Start offsets of the words of each span of time ("five years", "90 days", both figures of
+    "three to five years"): what the ``duration`` pattern matches."""
+    starts: set[int] = set()
+    for span in PATTERNS["duration"].finditer(sentence):
+        starts.update(span.start() + m.start() for m in re.finditer(r"\S+", span.group(0)))
+    return starts
 
 
 @lru_cache(maxsize=1)

@@ -4,8 +4,10 @@ Each (unit, aspect) pair gets a vector of general features: embedding similarity
 term coverage in the unit and in its context (the unit before it, its section heading, the
 document title), names and figures matched, phrase (bigram) overlap, whether the unit holds the
 kind of thing asked for, the passage's and document's retrieval rank and score, the unit's
-shape, and whether another document repeats it word for word (boilerplate). A logistic model over them (coefficients in :mod:`assistant.answer.weights`, fitted on
-development sets by ``evals/tools/fit_reader.py``) turns them into a probability.
+shape, and whether another document repeats it word for word (boilerplate). A linear model over
+them (coefficients in :mod:`assistant.answer.weights`, fitted on development sets by
+``evals/tools/fit_reader.py`` to rank a question's units, then calibrated) turns them into a
+probability.
 """
 
 from __future__ import annotations
