@@ -1,10 +1,10 @@
 """The reader's tunable numbers, in one documented object.
 
-The scoring coefficients are *learned*: ``evals/tools/fit_reader.py`` fits a logistic model over
+The scoring coefficients are *learned*: ``evals/tools/fit_reader.py`` fits a linear ranking over
 the scoring stage's features on the development sets (which candidate units hold a key fact or
-the answer span) and writes ``reader_weights.json`` next to this file; the thresholds below are
-calibrated by the same script on answerable against unanswerable development questions. Nothing
-here names a document or a corpus.
+the answer span), calibrates it to a probability, and writes ``reader_weights.json`` next to this
+file; the thresholds below are calibrated by the same script on answerable against unanswerable
+development questions. Nothing here names a document or a corpus.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ class ReaderWeights(BaseModel):
 
     coefficients: dict[str, float] = Field(
         default_factory=dict,
-        description="Logistic coefficients per scoring feature (assistant.answer.scoring.FEATURES); "
-        "fitted by evals/tools/fit_reader.py. A missing feature weighs 0.",
+        description="Coefficients per scoring feature (assistant.answer.scoring.FEATURES), fitted to "
+        "rank by evals/tools/fit_reader.py and calibrated as a logistic model. A missing feature weighs 0.",
     )
     intercept: float = Field(0.0, description="Logistic intercept of the scoring model.")
     answerability: dict[str, float] = Field(
