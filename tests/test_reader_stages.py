@@ -208,7 +208,8 @@ def test_terms_split_hyphens_read_british_spellings_and_keep_acronyms() -> None:
     assert terms("rare-earth") == terms("rare earth")
     assert stem("commercialise") == stem("commercialize")
     assert terms("the licences for labour unions") == terms("the licenses for labor unions")
-    assert stem("defences") == stem("defenses") and stem("flour") != stem("floor")
+    assert stem("defences") == stem("defenses") and stem("labourers") == stem("laborers")
+    assert stem("Gilmour") != stem("Gilmore") and stem("flour") != stem("floor")
     assert "who" in content_words("What does the WHO recommend?")
     assert "who" not in content_words("Who recommends it?")
     assert numbers("It rose from 270,000 to 3.5 million in 2021") == {"270000", "3.5", "2021"}
@@ -236,6 +237,8 @@ def test_a_sentence_holds_a_kind_the_question_lacks() -> None:
     q = "How much zorblat a year could the Velt mill produce?"
     assert not holds("Velt will invest in the mill over the next five years.", "quantity", q)
     assert not holds("Velt will build the mill in three to five years.", "quantity", q)
+    assert not holds("Velt will build the mill in 5-10 years.", "quantity", q)
+    assert kind_count("The mill hired 300 and 2 years later 500 more.", "count", "How many did it hire?") == 2
     assert holds("Once at scale, the mill could produce 9,000 tons a year.", "quantity", q)
 
 

@@ -68,7 +68,11 @@ PATTERNS: dict[str, re.Pattern[str]] = {
         r"\b\d{1,2}(?:st|nd|rd|th) (?:day of|century)\b|\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|"
         r"Saturday|Sunday)\b"
     ),
-    "duration": re.compile(rf"\b{_NUM}(?:\s*(?:-|–|to|and)\s*{_NUM})?[\s-]*{_TIME_UNIT}\b", re.IGNORECASE),
+    # "90 days", "three to five years", "5-10 years", "between 3 and 5 years" (not "300 and 2 years")
+    "duration": re.compile(
+        rf"\b(?:between\s+{_NUM}\s+and\s+{_NUM}|{_NUM}(?:\s*(?:-|–|to)\s*{_NUM})?)[\s-]*{_TIME_UNIT}\b",
+        re.IGNORECASE,
+    ),
     # "$4.2 million", "310 euros", and a table cell under a currency header ("Price 2024 ($/t): 9,140";
     # a row read with its headers: "Price, dollars per ton: Zorblat — 2024: 9,140")
     "money": re.compile(
@@ -366,14 +370,16 @@ def kind_count(sentence: str, kind: str, question: str) -> int:
         figures = [
             m.group(0)
             for m in NUMBER.finditer(sentence)
-            if m.group(0) not in q_numbers and not YEAR.fullmatch(m.group(0)) and m.start() not in spans
+            if m.group(0) not in q_numbers
+            and not YEAR.fullmatch(m.group(0))
+            and not _in_spans(m.start(), spans)
         ]
         words = [
             m.group(0)
             for m in WORD.finditer(sentence)
             if m.group(0).lower() in _NUMBER_WORDS
             and m.group(0).lower() not in asked
-            and m.start() not in spans
+            and not _in_spans(m.start(), spans)
         ]
         return len(figures) + len(words)
     if kind in ("reason", "definition"):
@@ -419,13 +425,14 @@ def kind_count(sentence: str, kind: str, question: str) -> int:
     return 1  # yes/no, comparison, description: any sentence may answer
 
 
-def _spans_of_time(sentence: str) -> set[int]:
-    """Start offsets of the words of each span of time ("five years", "90 days", both figures of
-    "three to five years"): what the ``duration`` pattern matches."""
-    starts: set[int] = set()
-    for span in PATTERNS["duration"].finditer(sentence):
-        starts.update(span.start() + m.start() for m in re.finditer(r"\S+", span.group(0)))
-    return starts
+def _spans_of_time(sentence: str) -> list[tuple[int, int]]:
+    """Where ``sentence`` counts time ("five years", "90 days", "three to five years", "5-10
+    years"): the spans the ``duration`` pattern matches."""
+    return [m.span() for m in PATTERNS["duration"].finditer(sentence)]
+
+
+def _in_spans(at: int, spans: list[tuple[int, int]]) -> bool:
+    return any(a <= at < b for a, b in spans)
 
 
 @lru_cache(maxsize=1)

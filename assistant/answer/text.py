@@ -78,21 +78,28 @@ def _stemmer():  # type: ignore[no-untyped-def]
 
 
 _BRITISH = re.compile(r"(?<=[a-z]{3})is(e|es|ed|ing|ation|ations)$")
-# "labour", "favoured", "colours" -> -or-; "licence", "defences" -> -ense- (the nouns English
-# spells -ence in Britain only); applied to every text alike, so a word caught by mistake still
-# matches itself
-_BRITISH_OUR = re.compile(r"(?<=[a-z]{3})our(s|ed|ing|ite|ites|able|ful)?$")
+# British -our words read as American -or ones ("labourers", "favourably", "colours"), from a list
+# of general English stems so that a name ("Gilmour") is left alone; "licence", "defences" ->
+# -ense- (the nouns English spells -ence in Britain only)
+_OUR_STEMS = (
+    "arbo|ardo|armo|behavio|cando|clamo|colo|endeavo|favo|fervo|flavo|harbo|hono|humo|labo|"
+    "neighbo|odo|parlo|rigo|rumo|savo|splendo|tumo|valo|vapo|vigo"
+)
+_BRITISH_OUR = re.compile(
+    rf"^({_OUR_STEMS})ur(s|ed|ing|er|ers|al|ally|hood|hoods|less|able|ably|ite|ites|ful|y|ist|ists|ism)?$"
+)
 _BRITISH_ENCE = re.compile(r"^(lic|def|off|pret)enc(e|es|ed|ing)$")
 
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """Snowball stem of a word, lower-cased; figures keep their digits only ("270,000" -> "270000").
-    British -ise spellings stem as -ize ("commercialise" = "commercialize")."""
+    British spellings stem as American ones: -ise as -ize ("commercialise" = "commercialize"),
+    -our as -or ("labourers" = "laborers"), -ence as -ense ("licences" = "licenses")."""
     w = re.sub(r"['’]s$", "", word.lower())
     if w[:1].isdigit():
         return w.replace(",", "")
-    w = _BRITISH_ENCE.sub(r"\1ens\2", _BRITISH_OUR.sub(r"or\1", _BRITISH.sub(r"iz\1", w)))
+    w = _BRITISH_ENCE.sub(r"\1ens\2", _BRITISH_OUR.sub(r"\1r\2", _BRITISH.sub(r"iz\1", w)))
     return str(_stemmer().stemWord(w))
 
 
