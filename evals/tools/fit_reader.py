@@ -137,44 +137,77 @@ def fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1.0) -> tuple[n
     return res.x[:d], float(res.x[d])
 
 
+def level_directions(names: tuple[str, ...]) -> np.ndarray:
+    """Directions in coefficient space along which a feature vector is the same for every unit of
+    a question: a feature and its gap (``x - x_gap`` is the question's best ``x``), and the two
+    typed indicators (their sum says whether the question asks for a typed kind). A listwise fit
+    cannot see them; the calibration fits them (see :func:`fit_listwise`)."""
+    base = {"date_gap": "date_match", "title_gap": "title_match"}
+    dirs = []
+    for f in names:
+        if f.endswith("_gap"):
+            d = np.zeros(len(names))
+            d[names.index(base.get(f, f[: -len("_gap")]))] = 1.0
+            d[names.index(f)] = -1.0
+            dirs.append(d)
+    if "typed_holds" in names and "typed_misses" in names:
+        d = np.zeros(len(names))
+        d[names.index("typed_holds")] = d[names.index("typed_misses")] = 1.0
+        dirs.append(d)
+    return np.array(dirs).reshape(len(dirs), len(names))
+
+
 def fit_listwise(
-    X: np.ndarray, y: np.ndarray, w: np.ndarray, q: np.ndarray, l2: float = 1.0
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    q: np.ndarray,
+    l2: float = 1.0,
+    levels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """A linear ranking fitted listwise, then calibrated.
 
     The ranking maximises, per question, the softmax probability mass of its positive units (what
-    selection uses: the unit that leads); a question weighs the sum of its units' weights. A
-    one-dimensional logistic model of the labels over that score (Platt scaling, same weights)
-    then makes it a probability, so thresholds keep their meaning: the result is one coefficient
-    vector and intercept, like :func:`fit`'s.
+    selection uses: the unit that leads); a question weighs the sum of its units' weights, and one
+    without a positive unit is left out. A logistic model of the labels over that score and over
+    the question-level values ``X @ levels.T`` (which the ranking cannot see; same weights) then
+    makes it a probability, so thresholds keep their meaning: the result is one coefficient vector
+    and intercept, like :func:`fit`'s.
     """
     from scipy.optimize import minimize
+    from scipy.special import logsumexp
 
-    _n, d = X.shape
     order = np.argsort(q, kind="stable")
     X, y, w, q = X[order], y[order], w[order], q[order]
-    starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
-    qw = np.add.reduceat(w, starts)
-    qw = qw * len(qw) / qw.sum()
     pos = y > 0.5
+    has_pos = np.zeros(int(q.max()) + 1, dtype=bool)
+    has_pos[q[pos]] = True
+    keep = has_pos[q]
+    Xr, pr, qr = X[keep], pos[keep], q[keep]
+    starts = np.flatnonzero(np.r_[True, qr[1:] != qr[:-1]])
+    rep = np.diff(np.r_[starts, len(qr)])
+    segment = np.repeat(np.arange(len(starts)), rep)
+    qw = np.add.reduceat(w[keep], starts)
+    qw = qw * len(qw) / qw.sum()
 
     def loss(coef: np.ndarray) -> tuple[float, np.ndarray]:
-        s = X @ coef
-        m = np.maximum.reduceat(s, starts)
-        e = np.exp(s - np.repeat(m, np.diff(np.r_[starts, len(s)])))
-        z_all = np.add.reduceat(e, starts)
-        z_pos = np.add.reduceat(np.where(pos, e, 0.0), starts)
-        ll = -(qw * (np.log(z_pos + 1e-300) - np.log(z_all))).sum() / qw.sum()
-        rep = np.diff(np.r_[starts, len(s)])
-        p_all = e / np.repeat(z_all, rep)
-        p_pos = np.where(pos, e, 0.0) / np.repeat(z_pos + 1e-300, rep)
-        g_s = np.repeat(qw, rep) * (p_all - p_pos) / qw.sum()
+        s = Xr @ coef
+        lse_all = np.array([logsumexp(s[a : a + n]) for a, n in zip(starts, rep, strict=True)])
+        lse_pos = np.array([logsumexp(s[a : a + n][pr[a : a + n]]) for a, n in zip(starts, rep, strict=True)])
+        ll = -(qw * (lse_pos - lse_all)).sum() / qw.sum()
+        p_all = np.exp(s - lse_all[segment])
+        p_pos = np.where(pr, np.exp(s - lse_pos[segment]), 0.0)
+        g_s = qw[segment] * (p_all - p_pos) / qw.sum()
         reg = 0.5 * l2 * (coef @ coef) / len(qw)
-        return ll + reg, X.T @ g_s + l2 * coef / len(qw)
+        return ll + reg, Xr.T @ g_s + l2 * coef / len(qw)
 
-    coef = minimize(loss, np.zeros(d), jac=True, method="L-BFGS-B").x
-    (a,), b = fit((X @ coef)[:, None], y, w, l2=0.0)
-    return coef * a, b
+    res = minimize(loss, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B")
+    if not res.success:
+        print(f"listwise fit: {res.message}", file=sys.stderr)
+    coef = res.x
+    dirs = levels if levels is not None else np.zeros((0, X.shape[1]))
+    cal, b = fit(np.column_stack([X @ coef, X @ dirs.T]), y, w, l2=0.0)
+    return coef * cal[0] + cal[1:] @ dirs, b
 
 
 def design(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -228,6 +261,12 @@ def main() -> None:
         default="listwise",
         help="pointwise: each unit's label; listwise: which unit of a question ranks first",
     )
+    ap.add_argument(
+        "--calibrate-levels",
+        action="store_true",
+        help="listwise: also calibrate the question-level values the ranking cannot see (a feature's "
+        "best over the question's units, whether it asks for a typed kind)",
+    )
     args = ap.parse_args()
 
     weights = ReaderWeights.load()
@@ -237,7 +276,10 @@ def main() -> None:
     X, y, w, q = design(rows)
 
     def ranking_fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, float]:
-        return fit_listwise(X, y, w, q, args.l2) if args.loss == "listwise" else fit(X, y, w, args.l2)
+        if args.loss == "pointwise":
+            return fit(X, y, w, args.l2)
+        levels = level_directions(FEATURES) if args.calibrate_levels else None
+        return fit_listwise(X, y, w, q, args.l2, levels)
 
     print(
         f"{len(X)} units, {int(y.sum())} positive, {len({r['id'] for r in rows if 'labels' in r})} questions"
