@@ -80,7 +80,8 @@ class Context:
     near_rank: dict[int, int]  # a neighbouring passage's index -> the rank of the hit it touches
 
     idf: dict[str, float] = field(default_factory=dict)
-    flat_passages: list[tuple[str, str]] = field(default_factory=list)  # (doc id, words) per passage
+    # (text, doc id) of the units another document's passage repeats word for word (boilerplate)
+    recurring: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
     def build(
@@ -121,7 +122,7 @@ class Context:
                 if p.rank == 0
             },
             idf=dict(idf or {}),
-            flat_passages=list(dict.fromkeys((p.doc_id, _flat(p.text)) for p in passages)),
+            recurring=_recurring(units, passages),
         )
 
     def rarity(self, term: str) -> float:
@@ -223,7 +224,7 @@ def cheap_features(
     near = [proximity(u.text, aspect) if typed else 0.0 for u in units]
     dense = [float(passages[u.hit].dense_score or 0.0) for u in units]
     doc_gaps = [out[:, names.index(g)] - out[:, names.index(g)].max() for g in ("date_match", "title_match")]
-    repeated = [float(recurs(u.text, passages[u.hit].doc_id, ctx)) for u in units]
+    repeated = [float((u.text, passages[u.hit].doc_id) in ctx.recurring) for u in units]
     return np.column_stack([out, *gaps, passage, near, dense, *doc_gaps, repeated])
 
 
@@ -231,19 +232,27 @@ _WORD = re.compile(r"\w+")
 _MIN_REPEATED_WORDS = 6  # a shorter unit ("Sec. 2.", a date line) recurs by chance
 
 
-def recurs(text: str, doc_id: str, ctx: Context) -> bool:
-    """Whether ``text`` occurs word for word in a passage of a document other than ``doc_id``: the
+def _recurring(units: Sequence[Candidate], passages: Sequence[Hit]) -> frozenset[tuple[str, str]]:
+    """The units (text, doc id) that occur word for word in a passage of another document: the
     boilerplate documents of a kind share ("This order shall be implemented consistent with
-    applicable law.", "The funders had no role in the study."), which answers no question."""
-    words = _flat(text)
-    if words.count(" ") - 1 < _MIN_REPEATED_WORDS:
-        return False
-    return any(d != doc_id and words in flat for d, flat in ctx.flat_passages)
+    applicable law.", "The funders had no role in the study."), which answers no question. Case and
+    punctuation aside; units of fewer than six words are left out."""
+    flat = list(dict.fromkeys((p.doc_id, _flat(_WORD.findall(p.text.lower()))) for p in passages))
+    out = set()
+    for u in units:
+        doc_id = passages[u.hit].doc_id
+        words = _WORD.findall(u.text.lower())
+        if len(words) < _MIN_REPEATED_WORDS or (u.text, doc_id) in out:
+            continue
+        needle = _flat(words)
+        if any(d != doc_id and needle in hay for d, hay in flat):
+            out.add((u.text, doc_id))
+    return frozenset(out)
 
 
-def _flat(text: str) -> str:
-    """``text`` lower-cased as its words, one space apart, with a space at each end."""
-    return " " + " ".join(_WORD.findall(text.lower())) + " "
+def _flat(words: list[str]) -> str:
+    """``words`` one space apart, with a space at each end (so ``in`` matches whole words)."""
+    return " " + " ".join(words) + " "
 
 
 _TOKEN = re.compile(r"\S+")
