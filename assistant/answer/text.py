@@ -107,7 +107,7 @@ def terms(text: str, *, frame: bool = True) -> set[str]:
     """Stemmed content terms; a hyphenated word counts as its parts ("sea-level" = "sea level",
     "ARPA-E" = "arpa"), as the keyword index sees it. ``frame=False`` also drops question-frame
     words ("type", "main", "called")."""
-    return set(term_list(text, frame=frame))
+    return set(_term_tuple(text, frame))
 
 
 def term_list(text: str, *, frame: bool = True) -> list[str]:
