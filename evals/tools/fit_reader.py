@@ -137,42 +137,20 @@ def fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1.0) -> tuple[n
     return res.x[:d], float(res.x[d])
 
 
-def level_directions(names: tuple[str, ...]) -> np.ndarray:
-    """Directions in coefficient space along which a feature vector is the same for every unit of
-    a question: a feature and its gap (``x - x_gap`` is the question's best ``x``), and the two
-    typed indicators (their sum says whether the question asks for a typed kind). A listwise fit
-    cannot see them; the calibration fits them (see :func:`fit_listwise`)."""
-    base = {"date_gap": "date_match", "title_gap": "title_match"}
-    dirs = []
-    for f in names:
-        if f.endswith("_gap"):
-            d = np.zeros(len(names))
-            d[names.index(base.get(f, f[: -len("_gap")]))] = 1.0
-            d[names.index(f)] = -1.0
-            dirs.append(d)
-    if "typed_holds" in names and "typed_misses" in names:
-        d = np.zeros(len(names))
-        d[names.index("typed_holds")] = d[names.index("typed_misses")] = 1.0
-        dirs.append(d)
-    return np.array(dirs).reshape(len(dirs), len(names))
-
-
 def fit_listwise(
     X: np.ndarray,
     y: np.ndarray,
     w: np.ndarray,
     q: np.ndarray,
     l2: float = 1.0,
-    levels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """A linear ranking fitted listwise, then calibrated.
 
     The ranking maximises, per question, the softmax probability mass of its positive units (what
     selection uses: the unit that leads); a question weighs the sum of its units' weights, and one
-    without a positive unit is left out. A logistic model of the labels over that score and over
-    the question-level values ``X @ levels.T`` (which the ranking cannot see; same weights) then
-    makes it a probability, so thresholds keep their meaning: the result is one coefficient vector
-    and intercept, like :func:`fit`'s.
+    without a positive unit is left out. A one-dimensional logistic model of the labels over that
+    score (Platt scaling, same weights) then makes it a probability, so thresholds keep their
+    meaning: the result is one coefficient vector and intercept, like :func:`fit`'s.
     """
     from scipy.optimize import minimize
     from scipy.special import logsumexp
@@ -204,10 +182,8 @@ def fit_listwise(
     res = minimize(loss, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B")
     if not res.success:
         print(f"listwise fit: {res.message}", file=sys.stderr)
-    coef = res.x
-    dirs = levels if levels is not None else np.zeros((0, X.shape[1]))
-    cal, b = fit(np.column_stack([X @ coef, X @ dirs.T]), y, w, l2=0.0)
-    return coef * cal[0] + cal[1:] @ dirs, b
+    (a,), b = fit((X @ res.x)[:, None], y, w, l2=0.0)
+    return res.x * a, b
 
 
 def design(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -261,12 +237,6 @@ def main() -> None:
         default="listwise",
         help="pointwise: each unit's label; listwise: which unit of a question ranks first",
     )
-    ap.add_argument(
-        "--calibrate-levels",
-        action="store_true",
-        help="listwise: also calibrate the question-level values the ranking cannot see (a feature's "
-        "best over the question's units, whether it asks for a typed kind)",
-    )
     args = ap.parse_args()
 
     weights = ReaderWeights.load()
@@ -278,8 +248,7 @@ def main() -> None:
     def ranking_fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, float]:
         if args.loss == "pointwise":
             return fit(X, y, w, args.l2)
-        levels = level_directions(FEATURES) if args.calibrate_levels else None
-        return fit_listwise(X, y, w, q, args.l2, levels)
+        return fit_listwise(X, y, w, q, args.l2)
 
     print(
         f"{len(X)} units, {int(y.sum())} positive, {len({r['id'] for r in rows if 'labels' in r})} questions"
